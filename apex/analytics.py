@@ -1,0 +1,140 @@
+"""The analytics sink: consumes usage events from the Redis stream into ClickHouse in batches.
+
+At-least-once from the stream (entries are acknowledged only after the insert), exactly-once in
+ClickHouse (ReplacingMergeTree on the event id, read with FINAL). Entries left pending by a sink
+that died are claimed by the next one after ``claim_idle``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+
+from apex import keys
+from apex.usage import UsageEvent
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = [
+    "event_id", "tenant_id", "kind", "reference_id", "period", "tier", "units",
+    "amount_micros", "occurred_at",
+]
+
+
+class ClickHouseGateway:
+    """One ClickHouse client shared by threads. chDB is one engine per process and the HTTP
+    client is not safe for concurrent use, so every call is serialised here."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._client = factory()
+        self._lock = threading.Lock()
+
+    def insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
+        with self._lock:
+            self._client.insert(table, rows, column_names=columns)
+
+    def query(self, statement: str, parameters: dict[str, Any] | None = None) -> list[Any]:
+        with self._lock:
+            return list(self._client.query(statement, parameters=parameters).result_rows)
+
+    def command(self, statement: str) -> None:
+        with self._lock:
+            self._client.command(statement)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsTotals:
+    events: int
+    units: int
+    amount_micros: int
+
+
+class AnalyticsSink:
+    def __init__(
+        self,
+        client: redis.Redis,
+        clickhouse: ClickHouseGateway,
+        *,
+        consumer: str = "sink-1",
+        batch: int = 500,
+        claim_idle: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._redis = client
+        self._clickhouse = clickhouse
+        self._consumer = consumer
+        self._batch = batch
+        self._claim_idle_ms = int(claim_idle.total_seconds() * 1000)
+        self._ensure_group()
+
+    def _ensure_group(self) -> None:
+        try:
+            self._redis.xgroup_create(
+                keys.USAGE_STREAM, keys.USAGE_SINK_GROUP, id="0", mkstream=True
+            )
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def drain_once(self, block: timedelta | None = None) -> int:
+        """Move one batch from the stream into ClickHouse; returns how many events moved."""
+        claimed = self._redis.xautoclaim(
+            keys.USAGE_STREAM, keys.USAGE_SINK_GROUP, self._consumer,
+            min_idle_time=self._claim_idle_ms, start_id="0-0", count=self._batch,
+        )
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = list(claimed[1])
+        if not entries:
+            response = self._redis.xreadgroup(
+                keys.USAGE_SINK_GROUP, self._consumer, {keys.USAGE_STREAM: ">"},
+                count=self._batch,
+                block=int(block.total_seconds() * 1000) if block else None,
+            )
+            for _stream, stream_entries in response or []:
+                entries.extend(stream_entries)
+        if not entries:
+            return 0
+        rows = [self._row(UsageEvent.decode(fields)) for _id, fields in entries]
+        self._clickhouse.insert(keys.USAGE_EVENTS_TABLE, rows, _COLUMNS)
+        self._redis.xack(keys.USAGE_STREAM, keys.USAGE_SINK_GROUP, *[i for i, _ in entries])
+        return len(rows)
+
+    def run(self, stop: threading.Event, poll: timedelta = timedelta(milliseconds=200)) -> None:
+        """Drain until ``stop`` is set; a failed batch stays pending and is retried."""
+        while not stop.is_set():
+            try:
+                self.drain_once(block=poll)
+            except Exception:
+                log.exception("analytics sink batch failed; it stays pending and is retried")
+                stop.wait(poll.total_seconds())
+
+    @staticmethod
+    def _row(event: UsageEvent) -> list[Any]:
+        occurred = datetime.fromtimestamp(event.occurred_at_ms / 1000, tz=UTC)
+        return [
+            event.event_id, event.tenant_id, event.kind, event.reference_id, event.period,
+            event.tier, event.units, event.amount_micros, occurred,
+        ]
+
+
+class AnalyticsQueries:
+    def __init__(self, clickhouse: ClickHouseGateway) -> None:
+        self._clickhouse = clickhouse
+
+    def totals(self, tenant_id: str, period: str | None = None) -> AnalyticsTotals:
+        where = "tenant_id = {tenant:String}"
+        params: dict[str, Any] = {"tenant": tenant_id}
+        if period is not None:
+            where += " AND period = {period:String}"
+            params["period"] = period
+        rows = self._clickhouse.query(
+            f"SELECT count(), sum(units), sum(amount_micros)"
+            f" FROM {keys.USAGE_EVENTS_TABLE} FINAL WHERE {where}",
+            params,
+        )
+        events, units, amount = rows[0]
+        return AnalyticsTotals(int(events), int(units or 0), int(amount or 0))

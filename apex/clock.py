@@ -1,0 +1,64 @@
+"""Time as the platform sees it.
+
+The platform never calls ``datetime.now()`` directly: it reads a :class:`Clock`. Production uses
+:class:`SystemClock`; the suite hands in a :class:`FrozenClock` that it moves forward (billing
+periods, day boundaries, lease expiry) instantly, like a payment provider's test clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FrozenClock:
+    """A clock that only moves when told to, and only forward."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FrozenClock needs a timezone-aware start instant")
+        self._now = start.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        if delta < timedelta(0):
+            raise ValueError(f"a test clock moves forward only, not by {delta}")
+        with self._lock:
+            self._now += delta
+            return self._now
+
+    def move_to(self, instant: datetime) -> datetime:
+        return self.advance(instant.astimezone(UTC) - self.now())
+
+
+def billing_period(instant: datetime) -> str:
+    """The billing period an instant falls in: calendar months in UTC, e.g. ``2026-11``."""
+    utc = instant.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}"
+
+
+def next_period_start(instant: datetime) -> datetime:
+    """The first instant of the billing period after the one ``instant`` falls in."""
+    utc = instant.astimezone(UTC)
+    year, month = (utc.year + 1, 1) if utc.month == 12 else (utc.year, utc.month + 1)
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def epoch_millis(instant: datetime) -> int:
+    return int(instant.timestamp() * 1000)

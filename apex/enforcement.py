@@ -1,0 +1,163 @@
+"""Tier enforcement: monthly request quota and concurrent-run slots, decided atomically in Redis.
+
+Every decision is one EVALSHA of ``lua/admit.lua``: check and increment happen inside Redis, so
+any number of platform replicas sharing one Redis can never admit more than the quota. Slots are
+leases with an expiry; a worker renews its lease while it runs, and a crashed worker's slot frees
+itself when the lease runs out. A refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from importlib import resources
+from typing import Any
+
+import redis
+from redis.commands.core import AsyncScript, Script
+
+from apex import keys
+from apex.catalog import TIERS
+from apex.clock import Clock, billing_period, epoch_millis
+from apex.errors import ServiceUnavailable, UnknownTenant
+
+_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
+
+class Decision(StrEnum):
+    ADMITTED = "admitted"
+    DUPLICATE = "duplicate"
+    QUOTA_EXHAUSTED = "quota"
+    CONCURRENCY_LIMIT = "concurrency"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    decision: Decision
+    tenant_id: str
+    request_id: str
+    tier: str
+    period: str
+    units: int
+    quota_used: int
+    quota_limit: int
+    running: int
+    max_running: int
+
+    @property
+    def admitted(self) -> bool:
+        return self.decision is Decision.ADMITTED
+
+
+def _script(name: str) -> str:
+    return (resources.files("apex") / "lua" / name).read_text(encoding="utf-8")
+
+
+class TierEnforcer:
+    """Admission control for one tenant's requests; safe to share between threads."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        clock: Clock,
+        *,
+        lease: timedelta = timedelta(seconds=30),
+        admission_memory: timedelta = timedelta(days=35),
+    ) -> None:
+        self._redis = client
+        self._clock = clock
+        self._lease = lease
+        self._admission_memory = admission_memory
+        self._admit: Script | AsyncScript = client.register_script(_script("admit.lua"))
+        self._refund: Script | AsyncScript = client.register_script(_script("refund.lua"))
+
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
+
+    def publish_catalog(self) -> None:
+        """Copy the tier limits the Lua script needs into Redis (idempotent)."""
+        limits = {t.name: f"{t.requests_per_month}:{t.concurrent_runs}" for t in TIERS.values()}
+        self._call(self._redis.hset, keys.TIER_LIMITS, mapping=limits)
+
+    def set_tier(self, tenant_id: str, tier: str) -> None:
+        self._call(self._redis.set, keys.tenant_tier(tenant_id), tier)
+
+    def admit(self, tenant_id: str, request_id: str, units: int = 1) -> Admission:
+        now = self._clock.now()
+        period = billing_period(now)
+        quota_ttl = int(timedelta(days=62).total_seconds())
+        raw: Any = self._call(
+            self._admit,
+            keys=[
+                keys.tenant_tier(tenant_id),
+                keys.quota_used(tenant_id, period),
+                keys.run_leases(tenant_id),
+                keys.admission(tenant_id, request_id),
+                keys.TIER_LIMITS,
+            ],
+            args=[
+                epoch_millis(now),
+                int(self._lease.total_seconds() * 1000),
+                request_id,
+                units,
+                int(self._admission_memory.total_seconds()),
+                quota_ttl,
+            ],
+        )
+        status, tier, used, limit, running, max_running = (
+            raw[0].decode(), raw[1].decode(), *(int(v) for v in raw[2:])
+        )
+        if status == "unknown_tenant":
+            raise UnknownTenant(f"no tenant {tenant_id!r} is subscribed")
+        if status == "unknown_tier":
+            raise ServiceUnavailable(f"tier {tier!r} has no published limits; retry shortly")
+        return Admission(
+            Decision(status), tenant_id, request_id, tier, period, units,
+            used, limit, running, max_running,
+        )
+
+    def renew(self, tenant_id: str, run_id: str) -> bool:
+        """Extend a running run's lease; False if the lease had already expired or ended."""
+        expiry = epoch_millis(self._clock.now() + self._lease)
+        changed = self._call(
+            self._redis.zadd, keys.run_leases(tenant_id), {run_id: expiry}, xx=True, ch=True
+        )
+        return bool(changed)
+
+    def release(self, tenant_id: str, run_id: str) -> None:
+        """A finished run frees its slot (its quota stays consumed)."""
+        self._call(self._redis.zrem, keys.run_leases(tenant_id), run_id)
+
+    def refund(self, admission: Admission) -> bool:
+        """Give back the units and slot of an admission whose work was not delivered."""
+        done = self._call(
+            self._refund,
+            keys=[
+                keys.quota_used(admission.tenant_id, admission.period),
+                keys.run_leases(admission.tenant_id),
+                keys.admission(admission.tenant_id, admission.request_id),
+            ],
+            args=[admission.request_id, admission.units],
+        )
+        return bool(done)
+
+    def quota_used(self, tenant_id: str, at: datetime | None = None) -> int:
+        period = billing_period(at or self._clock.now())
+        value = self._call(self._redis.get, keys.quota_used(tenant_id, period))
+        return int(value or 0)
+
+    def running(self, tenant_id: str) -> int:
+        now = epoch_millis(self._clock.now())
+        return int(self._call(self._redis.zcount, keys.run_leases(tenant_id), now + 1, "+inf"))
+
+    @staticmethod
+    def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _REDIS_DOWN as exc:
+            raise ServiceUnavailable(
+                "the quota store is unreachable; nothing was admitted or billed, retry shortly"
+            ) from exc
+

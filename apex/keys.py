@@ -1,0 +1,38 @@
+"""Every Redis key, stream and channel name, and every table name, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "apex"
+
+#: Hash: tier name -> "requests_per_month:concurrent_runs" (published from the catalog).
+TIER_LIMITS = f"{PREFIX}:tiers"
+#: Stream of usage events, consumed by the analytics sink.
+USAGE_STREAM = f"{PREFIX}:usage"
+USAGE_SINK_GROUP = "analytics-sink"
+
+
+def tenant_tier(tenant_id: str) -> str:
+    """String: the tier a tenant is on (enforcement copy of the subscription)."""
+    return f"{PREFIX}:tenant:{{{tenant_id}}}:tier"
+
+
+def quota_used(tenant_id: str, period: str) -> str:
+    """Counter: requests admitted for a tenant in a billing period."""
+    return f"{PREFIX}:tenant:{{{tenant_id}}}:quota:{period}"
+
+
+def run_leases(tenant_id: str) -> str:
+    """Sorted set: run id -> lease expiry (epoch ms) of the tenant's running runs."""
+    return f"{PREFIX}:tenant:{{{tenant_id}}}:runs"
+
+
+def admission(tenant_id: str, request_id: str) -> str:
+    """String: the admission of a request id, so a retried request is decided once."""
+    return f"{PREFIX}:tenant:{{{tenant_id}}}:admitted:{request_id}"
+
+
+# PostgreSQL tables
+TENANTS_TABLE = "tenants"
+BILLING_EVENTS_TABLE = "billing_events"
+# ClickHouse tables
+USAGE_EVENTS_TABLE = "usage_events"

@@ -1,0 +1,50 @@
+"""Usage events: published to a Redis stream from the request path, never written to
+ClickHouse there, so a slow analytics store never slows a paying request."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import redis
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from apex import keys
+
+_STREAM_MAX_LEN = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    event_id: str
+    tenant_id: str
+    kind: str
+    reference_id: str
+    period: str
+    tier: str
+    units: int
+    amount_micros: int
+    occurred_at_ms: int
+
+    def encode(self) -> dict[str, str]:
+        return {"event": json.dumps(asdict(self), separators=(",", ":"))}
+
+    @classmethod
+    def decode(cls, fields: dict[bytes, bytes]) -> UsageEvent:
+        return cls(**json.loads(fields[b"event"]))
+
+
+class UsagePublisher:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    @retry(
+        retry=retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
+        stop=stop_after_attempt(3),
+        wait=wait_exponential(multiplier=0.05, max=0.5),
+        reraise=True,
+    )
+    def publish(self, event: UsageEvent) -> None:
+        self._redis.xadd(
+            keys.USAGE_STREAM, event.encode(), maxlen=_STREAM_MAX_LEN, approximate=True
+        )

@@ -1,0 +1,130 @@
+"""behave hooks: settings, tag vocabulary, services, platform, per-scenario DSL, revenue summary.
+
+Context attributes (set here, read by steps through ``context.dsl`` only):
+
+==================  =========  ==============================================================
+attribute           lifetime   what
+==================  =========  ==============================================================
+settings            run        SuiteSettings (userdata ``-D`` over ``APEX_*`` env)
+feature_tags        run        validated phase/level/MRR of every feature file
+services            run        Services: Redis URL, PostgreSQL endpoint, ClickHouse factory
+clock               run        the test clock the platform reads
+platform            run        InProcessPlatform: the L3 assembly (replicas, analytics sink)
+backdoor            run        BackDoor: trusted seeding for Given-steps
+revenue             run        RevenueSummary, filled after each feature
+dsl                 scenario   Dsl over a fresh World (aliases, results, cleanups)
+==================  =========  ==============================================================
+"""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+
+from behave import fixture, use_fixture
+
+from apex.clock import FrozenClock
+from harness.drivers.backdoor import BackDoor
+from harness.drivers.in_process import InProcessPlatform
+from harness.dsl.facade import Dsl
+from harness.dsl.parameters import register_parameter_types
+from harness.dsl.world import World
+from harness.reporting import announce
+from harness.reporting.revenue import RevenueSummary
+from harness.reporting.run_info import environment_properties, write_environment, write_executor
+from harness.reporting.tags import check_feature_files
+from harness.services import start_services
+from harness.settings import SuiteSettings
+
+register_parameter_types()
+
+#: The test clock starts here every run: a Tuesday early in a billing period.
+CLOCK_START = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+
+
+def _terminate_as_interrupt(signum, frame):
+    # SIGTERM (CI cancelling, `kill`) takes the same path as Ctrl-C: behave aborts the run and
+    # every fixture cleanup still stops the services.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@fixture
+def running_services(context):
+    with start_services(context.settings) as services:
+        yield services
+
+
+@fixture
+def l3_platform(context):
+    platform = InProcessPlatform(context.services, context.clock)
+    try:
+        yield platform
+    finally:
+        platform.close()
+
+
+@fixture
+def back_door(context):
+    door = BackDoor(context.services.redis_url, context.clock)
+    try:
+        yield door
+    finally:
+        door.close()
+
+
+def before_all(context):
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    context.settings = SuiteSettings.load(context.config.userdata)
+    announce(context.settings.describe())
+    context.feature_tags = {
+        path.resolve(): tags
+        for path, tags in check_feature_files(Path(p) for p in context.config.paths).items()
+    }
+    context.services = use_fixture(running_services, context)
+    announce(context.services.describe())
+    results = Path(context.settings.allure_results)
+    write_environment(
+        results, environment_properties(context.services.mode.value, context.services.versions)
+    )
+    write_executor(results)
+    context.clock = FrozenClock(CLOCK_START)
+    context.platform = use_fixture(l3_platform, context)
+    context.backdoor = use_fixture(back_door, context)
+    context.revenue = RevenueSummary()
+
+
+def before_scenario(context, scenario):
+    world = World(
+        platform=context.platform,
+        backdoor=context.backdoor,
+        clock=context.clock,
+        add_cleanup=context.add_cleanup,
+        eventually_timeout=context.settings.eventually_timeout,
+    )
+    context.dsl = Dsl(world)
+
+
+def after_feature(context, feature):
+    tags = context.feature_tags.get(Path(feature.filename).resolve())
+    if tags is not None:
+        context.revenue.record(feature, tags)
+
+
+def after_all(context):
+    revenue = getattr(context, "revenue", None)
+    if revenue is None or not revenue.outcomes:
+        return
+    announce(revenue.render_text())
+    revenue.write(Path(context.settings.reports_dir) / "revenue-summary.json")
+    _attach_summary(revenue)
+
+
+def _attach_summary(revenue: RevenueSummary) -> None:
+    """The summary as a run-level Allure attachment (shown by both report generators)."""
+    from allure_commons import plugin_manager
+
+    plugin_manager.hook.global_attach_data(
+        body=revenue.render_markdown(), name="Revenue summary",
+        attachment_type="text/markdown", extension="md",
+    )

@@ -1,0 +1,1 @@
+"""How the DSL reaches the platform. Only drivers (and apex/) import client libraries."""

@@ -1,0 +1,33 @@
+"""The driver contract: domain verbs the DSL calls, whatever the channel (in-process at L3,
+HTTP and WebSocket at L4). A team binding the suite to its own platform implements this."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from apex.analytics import AnalyticsTotals
+from apex.billing import LedgerTotals
+from apex.catalog import Tier
+from apex.requests import RequestResult
+
+
+class PlatformDriver(Protocol):
+    def subscribe(self, tenant_id: str, display_name: str, tier: str) -> None: ...
+
+    def change_tier(self, tenant_id: str, tier: str) -> None: ...
+
+    def current_tier(self, tenant_id: str) -> str: ...
+
+    def tier_catalog(self) -> list[Tier]: ...
+
+    def submit(self, tenant_id: str, request_id: str, units: int = 1) -> RequestResult: ...
+
+    def finish_run(self, tenant_id: str, run_id: str) -> None: ...
+
+    def keep_alive(self, tenant_id: str, run_id: str) -> bool: ...
+
+    def quota_used(self, tenant_id: str) -> int: ...
+
+    def ledger_totals(self, tenant_id: str) -> LedgerTotals: ...
+
+    def analytics_totals(self, tenant_id: str) -> AnalyticsTotals: ...

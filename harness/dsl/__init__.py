@@ -1,0 +1,1 @@
+"""Domain actions and checks in business words. Steps call only this layer."""

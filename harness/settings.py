@@ -1,0 +1,59 @@
+"""One typed settings object for a run: behave userdata (``-D key=value``) over environment
+variables (``APEX_*``) over defaults. Bad values stop the run before anything starts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from harness.errors import SettingsError
+
+
+class ServiceMode(StrEnum):
+    AUTO = "auto"
+    DOCKER = "docker"
+    EMBEDDED = "embedded"
+    EXTERNAL = "external"
+
+
+class SuiteSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="APEX_", extra="forbid", frozen=True)
+
+    services: ServiceMode = Field(
+        ServiceMode.AUTO, description="where Redis, PostgreSQL and ClickHouse come from"
+    )
+    docker_probe_timeout: float = Field(1.0, gt=0, le=30)
+    #: external mode only: the three services' addresses (secrets: never printed).
+    redis_url: SecretStr | None = None
+    postgres_dsn: SecretStr | None = None
+    clickhouse_url: SecretStr | None = None
+    allure_results: Path = Path("allure-results")
+    reports_dir: Path = Path("reports")
+    #: default deadline of ``eventually`` in Then-steps (seconds).
+    eventually_timeout: float = Field(5.0, gt=0, le=120)
+
+    @classmethod
+    def load(cls, userdata: Mapping[str, str]) -> SuiteSettings:
+        """Settings from behave userdata (keys with a dot belong to formatters: ignored)."""
+        ours = {k: v for k, v in userdata.items() if "." not in k}
+        try:
+            return cls(**ours)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise SettingsError(f"bad suite settings ({problems})") from None
+
+    def describe(self) -> str:
+        """One line for the start of a run; secrets are shown as set/unset only."""
+        parts = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) or value is None:
+                value = "set" if value is not None else "unset"
+            parts.append(f"{name}={value}")
+        return "suite settings: " + ", ".join(parts)

@@ -1,0 +1,24 @@
+"""The billing ledger and usage analytics."""
+
+from behave import then
+
+from harness.dsl.parameters import parse_count, parse_money
+
+
+@then("{name} has been billed for {count:Count} requests")
+def step_billed_for(context, name, count):
+    context.dsl.billing.billed_for(name, count)
+
+
+@then("{name} has been billed for {count:Count} requests, {amount:Money} in all")
+def step_billed_for_amount(context, name, count, amount):
+    context.dsl.billing.billed_for(name, count, amount)
+
+
+@then("the billing ledger and the usage analytics both show:")
+def step_ledger_and_analytics(context):
+    expected = {
+        row["tenant"]: (parse_count(row["requests"]), parse_money(row["amount"]))
+        for row in context.table
+    }
+    context.dsl.billing.ledger_and_analytics_show(expected)
