@@ -43,7 +43,6 @@ LEVELS = {
 OPTIONAL_TAGS = {
     "scripted_llm": "needs the scripted LLM server; skipped against a real LLM endpoint",
     "replicas": "the rule is about several platform replicas sharing the services",
-    "wip": "work in progress: excluded from runs unless selected explicitly",
     "fixture": "a self-test fixture feature (tests/fixtures), never part of the product suite",
 }
 _MRR = re.compile(r"mrr:(\d{1,9})")
