@@ -140,11 +140,17 @@ def _apply_schemas(raw: RawServices, app_password: str) -> None:
 
 
 def _versions(raw: RawServices) -> dict[str, str]:
+    """Each service's version, asked of the service itself (which also proves it answers)."""
     import redis
 
-    client = redis.Redis.from_url(raw.redis_url)
+    client = redis.Redis.from_url(raw.redis_url, socket_connect_timeout=5)
     try:
         versions = {"Redis": str(client.info("server")["redis_version"])}
+    except redis.RedisError as exc:
+        raise ServiceStartError(
+            "Redis", f"it does not answer ({REDACTOR.redact(str(exc))})",
+            "Check the Redis URL and that the server is up.",
+        ) from None
     finally:
         client.close()
     with psycopg.connect(raw.postgres_admin_dsn) as conn:
