@@ -1,0 +1,107 @@
+"""The whole suite through behave, as an engineer or CI runs it, and what it leaves behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.waiting import eventually
+from tests.behave_runner import REPO, read_results
+
+
+@pytest.mark.slow
+def test_the_whole_suite_passes_and_reports_every_scenario_once() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "behave", "-D", "services=embedded"],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-5000:]
+
+    cases = []
+    for report in (REPO / "reports" / "junit").glob("*.xml"):
+        cases += ET.parse(report).getroot().iter("testcase")
+    executed = [c for c in cases if c.find("skipped") is None]
+    assert executed, "JUnit XML lists no executed scenario"
+    assert all(c.find("failure") is None and c.find("error") is None for c in executed)
+
+    results = read_results(REPO / "allure-results")
+    keys = [(label_value(r, "feature"), r["name"]) for r in results]
+    assert len(keys) == len(set(keys)), "a scenario was reported twice"
+    assert len(results) == len(executed)
+    assert {r["status"] for r in results} == {"passed"}
+    assert all(label_value(r, "mrr") for r in results), "a result lacks its MRR label"
+
+    summary = json.loads((REPO / "reports" / "revenue-summary.json").read_text())
+    assert summary["mrr"]["at_risk"] == 0
+    assert summary["mrr"]["protected"] == summary["mrr"]["total"] >= 347_000
+    assert "Revenue summary" in output
+    props = (REPO / "allure-results" / "environment.properties").read_text()
+    assert "service.mode=embedded" in props
+
+
+def label_value(result: dict, name: str) -> str | None:
+    return next((lab["value"] for lab in result["labels"] if lab["name"] == name), None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_stops_every_service_it_started(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    for name in ("features", "steps", "environment.py"):
+        (tmp_path / name).symlink_to(REPO / name)
+    behave = subprocess.Popen(
+        [sys.executable, "-m", "behave", "features", "-D", "services=embedded", "-f", "plain",
+         "--no-junit", "-D", f"reports_dir={tmp_path / 'reports'}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in behave.stdout or []], daemon=True
+    ).start()
+    seen: list[str] = []
+
+    def services_started() -> None:
+        while not lines.empty():
+            seen.append(lines.get())
+        assert any(line.startswith("services:") for line in seen), seen[-5:]
+
+    try:
+        eventually(services_started, timeout=60, what="the run announcing its services")
+        ours = psutil.Process(behave.pid).children(recursive=True)
+        # redis-server rewrites its command line, but works in its --dir.
+        root = next(Path(p.cwd()).parent for p in ours if "redis-server" in p.name())
+        assert root.name.startswith("apex-services-"), root
+        ours += [
+            p for p in psutil.process_iter()
+            if p.name() == "postgres" and any(str(root) in a for a in _cmdline(p))
+        ]
+        assert ours, "no server process found to watch"
+        behave.send_signal(stop_signal)
+        behave.wait(timeout=60)
+    finally:
+        if behave.poll() is None:
+            behave.kill()
+            behave.wait()
+    alive = [p for p in ours if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"left running after {stop_signal.name}: {alive}"
+    assert not root.exists(), f"left behind after {stop_signal.name}: {root}"
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
