@@ -1,0 +1,83 @@
+"""Small foundations: money, the test clock, polling, redaction, validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from apex import validation
+from apex.clock import FrozenClock, billing_period, next_period_start
+from apex.errors import InvalidInput
+from apex.money import dollars_to_micros, format_dollars, micros_to_dollars, round_micros
+from harness.errors import NotSatisfied
+from harness.reporting.redaction import Redactor
+from harness.waiting import eventually
+
+
+def test_money_is_exact_to_the_micro_dollar() -> None:
+    assert dollars_to_micros("0.01") == 10_000
+    assert dollars_to_micros(Decimal("0.075")) == 75_000
+    assert micros_to_dollars(1) == Decimal("0.000001")
+    assert round_micros(Decimal("2.5")) == 2 and round_micros(Decimal("3.5")) == 4
+    assert format_dollars(70_000) == "$0.07" and format_dollars(10_000_000) == "$10"
+    with pytest.raises(ValueError, match="precision"):
+        dollars_to_micros("0.0000001")
+
+
+def test_the_test_clock_moves_forward_only() -> None:
+    clock = FrozenClock(datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert billing_period(clock.now()) == "2026-12"
+    clock.advance(timedelta(seconds=1))
+    assert billing_period(clock.now()) == "2027-01"
+    assert next_period_start(clock.now()) == datetime(2027, 2, 1, tzinfo=UTC)
+    with pytest.raises(ValueError, match="forward"):
+        clock.advance(timedelta(seconds=-1))
+
+
+def test_eventually_returns_once_the_check_holds() -> None:
+    calls = iter([AssertionError("not yet"), AssertionError("almost"), "done"])
+
+    def check() -> str:
+        value = next(calls)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    assert eventually(check, timeout=2, interval=0.001) == "done"
+
+
+def test_eventually_says_what_it_last_saw_and_how_long_it_waited() -> None:
+    def never() -> None:
+        raise AssertionError("ledger has 3 events, analytics 2")
+
+    with pytest.raises(NotSatisfied, match=r"analytics did not hold within 0\.1s .*last seen: ledger has 3 events"):
+        eventually(never, timeout=0.1, interval=0.01, what="analytics")
+
+
+def test_secrets_are_masked_by_value_and_by_shape() -> None:
+    redactor = Redactor()
+    redactor.register("correct-horse-battery")
+    text = redactor.redact(
+        "key correct-horse-battery; postgresql://app:pw123456@db/x; password=abc123xyz; "
+        "Authorization: Bearer tok.en-value; sk-live_abcdefghijklmnop"
+    )
+    for secret in ("correct-horse-battery", "pw123456", "abc123xyz", "tok.en-value",
+                   "sk-live_abcdefghijklmnop"):
+        assert secret not in text, text
+    assert "postgresql://app:***@db/x" in text
+
+
+@pytest.mark.parametrize(
+    "raw", ["acme'; DROP TABLE tenants;--", "*", "../acme", "{acme}:quota", "A", "", "a b", None]
+)
+def test_crafted_tenant_ids_are_refused(raw: object) -> None:
+    with pytest.raises(InvalidInput, match="tenant id"):
+        validation.tenant_id(raw)
+
+
+@pytest.mark.parametrize("units", [0, -1, 1_001, True, 2.5, "3"])
+def test_absurd_batch_sizes_are_refused(units: object) -> None:
+    with pytest.raises(InvalidInput, match="batch size"):
+        validation.units(units)
