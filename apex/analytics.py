@@ -83,13 +83,13 @@ class AnalyticsSink:
 
     def drain_once(self, block: timedelta | None = None) -> int:
         """Move one batch from the stream into ClickHouse; returns how many events moved."""
-        claimed = self._redis.xautoclaim(
+        claimed: Any = self._redis.xautoclaim(
             keys.USAGE_STREAM, keys.USAGE_SINK_GROUP, self._consumer,
             min_idle_time=self._claim_idle_ms, start_id="0-0", count=self._batch,
         )
         entries: list[tuple[bytes, dict[bytes, bytes]]] = list(claimed[1])
         if not entries:
-            response = self._redis.xreadgroup(
+            response: Any = self._redis.xreadgroup(
                 keys.USAGE_SINK_GROUP, self._consumer, {keys.USAGE_STREAM: ">"},
                 count=self._batch,
                 block=int(block.total_seconds() * 1000) if block else None,

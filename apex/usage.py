@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import redis
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -26,7 +27,7 @@ class UsageEvent:
     amount_micros: int
     occurred_at_ms: int
 
-    def encode(self) -> dict[str, str]:
+    def encode(self) -> dict[Any, Any]:
         return {"event": json.dumps(asdict(self), separators=(",", ":"))}
 
     @classmethod

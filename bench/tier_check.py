@@ -52,7 +52,9 @@ def main() -> None:
         baseline = timed(lambda: client.set("bench:baseline", "1"), count)
         admitted: list[str] = []
         decisions = timed(
-            lambda: admitted.append(enforcer.admit("bench-tenant", secrets.token_hex(8)).request_id),
+            lambda: admitted.append(
+                enforcer.admit("bench-tenant", secrets.token_hex(8)).request_id
+            ),
             count,
         )
         for run_id in admitted:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, cast
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,7 +42,7 @@ class SuiteSettings(BaseSettings):
         """Settings from behave userdata (keys with a dot belong to formatters: ignored)."""
         ours = {k: v for k, v in userdata.items() if "." not in k}
         try:
-            return cls(**ours)
+            return cls(**cast(dict[str, Any], ours))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()

@@ -52,7 +52,8 @@ def test_eventually_says_what_it_last_saw_and_how_long_it_waited() -> None:
     def never() -> None:
         raise AssertionError("ledger has 3 events, analytics 2")
 
-    with pytest.raises(NotSatisfied, match=r"analytics did not hold within 0\.1s .*last seen: ledger has 3 events"):
+    expected = r"analytics did not hold within 0\.1s .*last seen: ledger has 3 events"
+    with pytest.raises(NotSatisfied, match=expected):
         eventually(never, timeout=0.1, interval=0.01, what="analytics")
 
 

@@ -96,7 +96,9 @@ def test_external_mode_names_the_missing_variables(monkeypatch: pytest.MonkeyPat
     for name in ("APEX_REDIS_URL", "APEX_POSTGRES_DSN", "APEX_CLICKHOUSE_URL"):
         monkeypatch.delenv(name, raising=False)
     with (
-        pytest.raises(ServiceStartError, match="APEX_REDIS_URL, APEX_POSTGRES_DSN, APEX_CLICKHOUSE_URL"),
+        pytest.raises(
+            ServiceStartError, match="APEX_REDIS_URL, APEX_POSTGRES_DSN, APEX_CLICKHOUSE_URL"
+        ),
         start_services(SuiteSettings.load({"services": "external"})),
     ):
         pass

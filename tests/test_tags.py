@@ -32,7 +32,7 @@ def test_a_feature_with_phase_level_and_mrr_is_classified() -> None:
 def test_a_feature_breaking_the_vocabulary_is_refused_with_the_reason(
     tags: list[str], problem: str
 ) -> None:
-    with pytest.raises(TagError, match="features/x.feature") as raised:
+    with pytest.raises(TagError, match=r"features/x\.feature") as raised:
         classify(tags, "features/x.feature")
     assert problem in str(raised.value)
 

@@ -31,31 +31,34 @@ class BillingDsl:
 
     def ledger_and_analytics_show(self, expected: dict[str, tuple[int, int]]) -> None:
         """Per tenant name: (requests, amount in micro-dollars), in both stores, one event each."""
-        primary = self._world.platform.primary
         for name, (requests, amount) in expected.items():
-            tenant_id = self._world.aliases.known_tenant(name)
-            ledger = primary.ledger_totals(tenant_id)
-            title = f"{name}: {requests} requests, {format_dollars(amount)} in ledger and analytics"
-            with business_step(title, lambda ledger=ledger: ledger):
-                assert (ledger.events, ledger.units, ledger.amount_micros) == (
-                    requests, requests, amount
+            self._stores_agree(name, requests, amount)
+
+    def _stores_agree(self, name: str, requests: int, amount: int) -> None:
+        primary = self._world.platform.primary
+        tenant_id = self._world.aliases.known_tenant(name)
+        ledger = primary.ledger_totals(tenant_id)
+        title = f"{name}: {requests} requests, {format_dollars(amount)} in ledger and analytics"
+        with business_step(title, lambda: ledger):
+            assert (ledger.events, ledger.units, ledger.amount_micros) == (
+                requests, requests, amount
+            ), (
+                f"ledger of {name} ({tenant_id}): {ledger.events} events, {ledger.units} "
+                f"requests, {format_dollars(ledger.amount_micros)}; expected {requests} "
+                f"events and requests, {format_dollars(amount)}"
+            )
+
+            def analytics_agree() -> None:
+                seen = primary.analytics_totals(tenant_id)
+                assert (seen.events, seen.units, seen.amount_micros) == (
+                    ledger.events, ledger.units, ledger.amount_micros
                 ), (
-                    f"ledger of {name} ({tenant_id}): {ledger.events} events, {ledger.units} "
-                    f"requests, {format_dollars(ledger.amount_micros)}; expected {requests} "
-                    f"events and requests, {format_dollars(amount)}"
+                    f"analytics of {name} ({tenant_id}): {seen.events} events, {seen.units} "
+                    f"requests, {format_dollars(seen.amount_micros)}; the ledger has "
+                    f"{ledger.events}, {ledger.units}, {format_dollars(ledger.amount_micros)}"
                 )
 
-                def analytics_agree(tenant_id: str = tenant_id, name: str = name) -> None:
-                    seen = primary.analytics_totals(tenant_id)
-                    assert (seen.events, seen.units, seen.amount_micros) == (
-                        ledger.events, ledger.units, ledger.amount_micros
-                    ), (
-                        f"analytics of {name} ({tenant_id}): {seen.events} events, {seen.units} "
-                        f"requests, {format_dollars(seen.amount_micros)}; the ledger has "
-                        f"{ledger.events}, {ledger.units}, {format_dollars(ledger.amount_micros)}"
-                    )
-
-                eventually(
-                    analytics_agree, timeout=self._world.eventually_timeout,
-                    what=f"analytics of {name} matching the ledger",
-                )
+            eventually(
+                analytics_agree, timeout=self._world.eventually_timeout,
+                what=f"analytics of {name} matching the ledger",
+            )

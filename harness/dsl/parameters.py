@@ -11,12 +11,12 @@ from behave import register_type
 from apex.money import dollars_to_micros
 
 
-@parse.with_pattern(r"-?\d{1,3}(?:,\d{3})+|-?\d+")
+@parse.with_pattern(r"-?\d{1,3}(?:,\d{3})+|-?\d+")  # type: ignore[untyped-decorator]
 def parse_count(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-@parse.with_pattern(r"\$\d[\d,]*(?:\.\d+)?")
+@parse.with_pattern(r"\$\d[\d,]*(?:\.\d+)?")  # type: ignore[untyped-decorator]
 def parse_money(text: str) -> int:
     """Dollars to exact micro-dollars."""
     return dollars_to_micros(Decimal(text[1:].replace(",", "")))

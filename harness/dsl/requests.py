@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 
 from apex.errors import InvalidInput
 from apex.requests import RefusalReason, RequestResult
@@ -122,9 +124,7 @@ class RequestsDsl:
             jobs = [
                 (drivers[i % replicas], self._world.aliases.request_id()) for i in range(count)
             ]
-            self._world.results = _at_once(
-                [lambda d=d, r=r: d.submit(tenant_id, r) for d, r in jobs]
-            )
+            self._world.results = _at_once([partial(d.submit, tenant_id, r) for d, r in jobs])
 
     def raw_request(self, tenant_id: str, units: int = 1) -> None:
         """A request exactly as a client sent it: the tenant id is not an alias."""
@@ -184,15 +184,18 @@ class RequestsDsl:
 
     def rejected_as_invalid(self, problem: str) -> None:
         error = self._world.error
-        with business_step(f"the request is rejected as invalid ({problem})", lambda: repr(error)):
-            assert isinstance(error, InvalidInput), f"expected an invalid-input error, got {error!r}"
+        title = f"the request is rejected as invalid ({problem})"
+        with business_step(title, lambda: repr(error)):
+            assert isinstance(error, InvalidInput), f"expected invalid input, got {error!r}"
             assert problem in str(error), f"the error does not name the {problem}: {error}"
 
     def quota_used_is(self, name: str, expected: int) -> None:
         tenant_id = self._world.aliases.known_tenant(name)
         used = self._world.platform.primary.quota_used(tenant_id)
         with business_step(f"{name} has used {expected:,} requests this period", lambda: used):
-            assert used == expected, f"{name} ({tenant_id}) has used {used:,}, expected {expected:,}"
+            assert used == expected, (
+                f"{name} ({tenant_id}) has used {used:,}, expected {expected:,}"
+            )
 
     # -- internals --------------------------------------------------------------------------
 
@@ -202,7 +205,7 @@ class RequestsDsl:
         tenant_id = self._world.aliases.known_tenant(name)
         driver = self._world.driver_for(tenant_id)
         ids = [self._world.aliases.request_id() for _ in range(count)]
-        calls = [lambda r=r: driver.submit(tenant_id, r) for r in ids]
+        calls = [partial(driver.submit, tenant_id, r) for r in ids]
         results = _at_once(calls) if parallel else [call() for call in calls]
         for result in results:
             if result.admitted:
@@ -247,13 +250,13 @@ class RequestsDsl:
         return {"tenants": self._world.aliases.names(), "results": self._world.results}
 
 
-def _at_once(calls: list[object]) -> list[RequestResult]:
+def _at_once(calls: Sequence[Callable[[], RequestResult]]) -> list[RequestResult]:
     """Run the calls on as many threads, released together, results in call order."""
     barrier = threading.Barrier(len(calls))
 
-    def released(call: object) -> RequestResult:
+    def released(call: Callable[[], RequestResult]) -> RequestResult:
         barrier.wait(timeout=30)
-        return call()  # type: ignore[operator, no-any-return]
+        return call()
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(released, calls))

@@ -28,6 +28,7 @@ from allure_behave.listener import AllureListener
 from allure_behave.utils import scenario_status, scenario_status_details
 from allure_commons.model2 import Label, Parameter, Status, StatusDetails
 from allure_commons.types import LabelType
+from allure_commons.utils import now
 from behave.model import Rule, Scenario
 
 from harness.errors import TagError
@@ -61,6 +62,9 @@ def empty_results_folder(folder: Path) -> None:
 
 
 class ApexAllureListener(AllureListener):  # type: ignore[misc]
+    current_scenario_uuid: Any
+    current_step_uuid: Any
+
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.reported: set[int] = set()
@@ -93,7 +97,7 @@ class ApexAllureListener(AllureListener):  # type: ignore[misc]
             status, details = scenario_outcome(scenario)
             self.flush_steps()
             test = self.logger.get_test(uuid)
-            test.stop = allure_commons.utils.now()
+            test.stop = now()  # type: ignore[no-untyped-call]
             test.status = status
             test.statusDetails = details
             self.logger.close_test(uuid)
@@ -105,20 +109,20 @@ class ApexAllureListener(AllureListener):  # type: ignore[misc]
         self.current_scenario_uuid = None
 
     # Hooks the stock listener lacks, so allure.dynamic.* works from steps and hooks.
-    @allure_commons.hookimpl  # type: ignore[untyped-decorator]
+    @allure_commons.hookimpl
     def add_label(self, label_type: str, labels: Any) -> None:
         test = self.logger.get_test(None)
         if test is not None:
             test.labels.extend(Label(name=label_type, value=str(v)) for v in labels)
 
-    @allure_commons.hookimpl  # type: ignore[untyped-decorator]
+    @allure_commons.hookimpl
     def add_parameter(self, name: str, value: Any, excluded: Any, mode: Any) -> None:
         test = self.logger.get_test(None)
         if test is not None:
             parameter = Parameter(name=name, value=REDACTOR.redact(str(value)), excluded=excluded)
             test.parameters = [*(test.parameters or []), parameter]
 
-    @allure_commons.hookimpl  # type: ignore[untyped-decorator]
+    @allure_commons.hookimpl
     def add_title(self, test_title: str) -> None:
         test = self.logger.get_test(None)
         if test is not None:
@@ -161,6 +165,7 @@ def scenario_outcome(scenario: Scenario) -> tuple[str, StatusDetails | None]:
 class ApexAllureFormatter(AllureFormatter):  # type: ignore[misc]
     name = "apex_allure"
     description = "Allure results with revenue labels (see harness/reporting)"
+    listener: Any
 
     def __init__(self, stream_opener: Any, config: Any) -> None:
         empty_results_folder(Path(stream_opener.name))

@@ -106,14 +106,14 @@ def embedded_postgres(pgdata: Path) -> Iterator[str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs complains about XDG_RUNTIME_DIR
-            import pgserver
+            from pgserver.postgres_server import get_server
     except ImportError as exc:
         raise ServiceStartError(
             "PostgreSQL", f"package missing ({exc.name})",
             "Run ./run suite to install requirements.",
         ) from None
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode="delete")
+        server = get_server(pgdata, cleanup_mode="delete")
     except Exception as exc:
         raise ServiceStartError(
             "PostgreSQL", f"pgserver failed ({type(exc).__name__}: {exc})",

@@ -14,7 +14,7 @@ def docker_available(timeout: float = 1.0) -> bool:
     except ImportError:
         return False
     try:
-        client = docker.from_env(timeout=timeout)
+        client = docker.from_env(timeout=timeout)  # type: ignore[attr-defined]
         try:
             return bool(client.ping())
         finally:
