@@ -4,16 +4,17 @@ in-process API and the network gateway) so that they cannot disagree on money.""
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+
+import redis
 
 from apex import catalog, validation
 from apex.billing import BillingEvent, BillingKind, BillingLedger
 from apex.clock import Clock, epoch_millis
 from apex.enforcement import Admission, Decision, TierEnforcer
 from apex.errors import ServiceUnavailable
-from apex.usage import UsageEvent, UsagePublisher
+from apex.usage import UsageEvent, UsagePublisher, event_id
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +106,17 @@ class RequestService:
             admission.tier, admission.units, amount, now,
         )
         if self._ledger.record(event):
-            self._usage.publish(
-                UsageEvent(
-                    str(uuid.uuid4()), admission.tenant_id, BillingKind.REQUEST.value,
-                    admission.request_id, admission.period, admission.tier, admission.units,
-                    amount, epoch_millis(now),
-                )
+            usage = UsageEvent(
+                event_id(admission.tenant_id, BillingKind.REQUEST.value, admission.request_id),
+                admission.tenant_id, BillingKind.REQUEST.value, admission.request_id,
+                admission.period, admission.tier, admission.units, amount, epoch_millis(now),
             )
+            try:
+                self._usage.publish(usage)
+            except (redis.ConnectionError, redis.TimeoutError):
+                # The ledger is the record and the request was served; analytics misses this
+                # event until it is re-published (same event id, so never counted twice).
+                log.error("usage event %s not published; the ledger holds it", usage.event_id)
         return amount
 
     @staticmethod
