@@ -105,6 +105,12 @@ def before_scenario(context, scenario):
     context.dsl = Dsl(world)
 
 
+def after_scenario(context, scenario):
+    leftovers = context.dsl.world.leftovers()
+    if leftovers and scenario.status == "passed":
+        raise AssertionError("scenario left work unexamined: " + "; ".join(leftovers))
+
+
 def after_feature(context, feature):
     tags = context.feature_tags.get(Path(feature.filename).resolve())
     if tags is not None:

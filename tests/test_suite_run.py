@@ -105,3 +105,22 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return process.cmdline()
     except psutil.Error:
         return []
+
+
+def test_a_scenario_that_leaves_an_error_unexamined_fails(tmp_path: Path) -> None:
+    (tmp_path / "steps").symlink_to(REPO / "steps")
+    (tmp_path / "environment.py").symlink_to(REPO / "environment.py")
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "x.feature").write_text(
+        "@phase1 @L3 @mrr:1\nFeature: X\n\n  Scenario: An error nobody looks at\n"
+        "    Given Acme is on the free tier\n"
+        '    When Acme asks to move to the "platinum" tier\n'
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "behave", "features", "-D", "services=embedded", "-f", "plain",
+         "--no-junit", "-D", f"reports_dir={tmp_path / 'reports'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0, output
+    assert "scenario left work unexamined: an error no Then examined: UnknownTier" in output

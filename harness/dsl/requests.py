@@ -183,7 +183,7 @@ class RequestsDsl:
             assert offer in result.message, f"the message does not name {offer}: {result.message}"
 
     def rejected_as_invalid(self, problem: str) -> None:
-        error = self._world.error
+        error = self._world.take_error()
         title = f"the request is rejected as invalid ({problem})"
         with business_step(title, lambda: repr(error)):
             assert isinstance(error, InvalidInput), f"expected invalid input, got {error!r}"

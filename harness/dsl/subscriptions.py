@@ -66,7 +66,7 @@ class SubscriptionsDsl:
             )
 
     def rejected_as_unknown_tier(self) -> None:
-        error = self._world.error
+        error = self._world.take_error()
         with business_step("the move is rejected as an unknown tier", lambda: repr(error)):
             assert isinstance(error, UnknownTier), f"expected an unknown-tier error, got {error!r}"
             for tier in ("free", "early", "mid", "enterprise"):

@@ -40,6 +40,17 @@ class World:
     crashed: set[str] = field(default_factory=set)
     links: list[Any] = field(default_factory=list)
 
+    def take_error(self) -> Exception | None:
+        """The error of the last When, marked as examined by a Then."""
+        error, self.error = self.error, None
+        return error
+
+    def leftovers(self) -> list[str]:
+        """What the scenario left unexamined; a scenario with leftovers fails (STYLE 14)."""
+        if self.error is not None:
+            return [f"an error no Then examined: {self.error!r}"]
+        return []
+
     def driver_for(self, tenant_id: str) -> InProcessDriver:
         """The instance a tenant's requests go to (tenant-independent today)."""
         return self.route or self.platform.primary
