@@ -73,6 +73,13 @@ def back_door(context):
         door.close()
 
 
+def clear_junit_reports(config):
+    """JUnit files are written per feature; remove an earlier run's, as for allure-results/."""
+    if config.junit and config.junit_directory:
+        for report in Path(config.junit_directory).glob("*.xml"):
+            report.unlink()
+
+
 def before_all(context):
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     context.settings = SuiteSettings.load(context.config.userdata)
@@ -81,6 +88,7 @@ def before_all(context):
         path.resolve(): tags
         for path, tags in check_feature_files(Path(p) for p in context.config.paths).items()
     }
+    clear_junit_reports(context.config)
     context.services = use_fixture(running_services, context)
     announce(context.services.describe())
     results = Path(context.settings.allure_results)

@@ -115,3 +115,28 @@ def test_results_of_an_earlier_run_are_removed_and_history_kept(tmp_path: Path) 
     assert not (results / "stale-result.json").exists()
     assert (results / "history" / "history.json").exists()
     assert len(list(results.glob("*-result.json"))) == 3
+
+
+def test_a_second_formatter_instance_is_refused_and_the_folder_moves_with_userdata(
+    tmp_path: Path,
+) -> None:
+    """Two instances would register two allure listeners and corrupt both outputs; the one way
+    to move the results is ``-D allure_results=<folder>``."""
+    feature = str(FIXTURES / "hooks.feature")
+    twice = run_behave(
+        [feature, "-f", FORMATTER, "-o", str(tmp_path / "a"), "-f", FORMATTER, "-o",
+         str(tmp_path / "b"), "--no-junit"],
+        cwd=tmp_path, results_dir=tmp_path / "a",
+    )
+    assert twice.returncode != 0
+    assert "formatter is already active" in twice.output
+    assert "-D allure_results=<folder>" in twice.output
+
+    moved = tmp_path / "moved"
+    run = run_behave(
+        [feature, "-f", FORMATTER, "-o", str(tmp_path / "ignored"), "-f", "null", "--no-junit",
+         "-D", f"allure_results={moved}"],
+        cwd=tmp_path, results_dir=moved,
+    )
+    assert len(run.results) == 3, run.output
+    assert not (tmp_path / "ignored").exists()

@@ -18,9 +18,10 @@ What the stock formatter gets wrong with behave 1.3, and what this one does inst
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import allure_commons
 from allure_behave.formatter import AllureFormatter
@@ -31,7 +32,7 @@ from allure_commons.types import LabelType
 from allure_commons.utils import now
 from behave.model import Rule, Scenario
 
-from harness.errors import TagError
+from harness.errors import HarnessError, TagError
 from harness.reporting.redaction import REDACTOR
 from harness.reporting.tags import classify
 
@@ -166,15 +167,36 @@ class ApexAllureFormatter(AllureFormatter):  # type: ignore[misc]
     name = "apex_allure"
     description = "Allure results with revenue labels (see harness/reporting)"
     listener: Any
+    #: Whether an instance is writing results in this process. A second one (the config's plus
+    #: ``-f apex_allure`` on the command line) would register a second listener with allure
+    #: and corrupt both outputs, so it is refused.
+    _active: ClassVar[bool] = False
 
     def __init__(self, stream_opener: Any, config: Any) -> None:
+        if ApexAllureFormatter._active:
+            raise HarnessError(
+                "the apex_allure formatter is already active (pyproject.toml [tool.behave] "
+                "lists it); to write results elsewhere use -D allure_results=<folder>, "
+                "not -f apex_allure -o <folder>"
+            )
+        # -D allure_results=<folder> (or APEX_ALLURE_RESULTS) moves the results folder.
+        target = config.userdata.get("allure_results") or os.environ.get("APEX_ALLURE_RESULTS")
+        if target:
+            stream_opener.name = target
         empty_results_folder(Path(stream_opener.name))
         super().__init__(stream_opener, config)
+        ApexAllureFormatter._active = True
         # Replace the stock listener with ours, keeping its registration with allure.
         allure_commons.plugin_manager.unregister(self.listener)
         self.listener = ApexAllureListener(config)
         allure_commons.plugin_manager.register(self.listener)
         self._feature: Any = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            ApexAllureFormatter._active = False
 
     def feature(self, feature: Any) -> None:
         self._feature = feature
