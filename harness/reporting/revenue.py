@@ -103,6 +103,16 @@ class RevenueSummary:
 
     def render_markdown(self) -> str:
         total = self.totals()
+        # allurerc.mjs reads the totals and the phase rows back for the report's overview.
+        phases = [
+            "| phase | protected | at risk | not run |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        phases += [
+            f"| {p['name']} | {_usd(p['protected'])} | {_usd(p['at_risk'])} "
+            f"| {_usd(p['not_run'])} |"
+            for p in self.to_dict()["phases"].values()
+        ]
         rows = [
             "| feature | phase | MRR | verdict | passed | failed |",
             "| --- | --- | ---: | --- | ---: | ---: |",
@@ -115,7 +125,8 @@ class RevenueSummary:
         return (
             f"**MRR protected:** {_usd(total['protected'])}  \n"
             f"**MRR at risk:** {_usd(total['at_risk'])}  \n"
-            f"**MRR not run:** {_usd(total['not_run'])}\n\n" + "\n".join(rows) + "\n"
+            f"**MRR not run:** {_usd(total['not_run'])}\n\n"
+            + "\n".join(phases) + "\n\n" + "\n".join(rows) + "\n"
         )
 
 
