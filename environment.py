@@ -11,6 +11,7 @@ services            run        Services: Redis URL, PostgreSQL endpoint, ClickHo
 clock               run        the test clock the platform reads
 platform            run        InProcessPlatform: the L3 assembly (replicas, analytics sink)
 backdoor            run        BackDoor: trusted seeding for Given-steps
+tenant_config       run        TenantConfigDriver: tenant configuration, its stores and probes
 revenue             run        RevenueSummary, filled after each feature
 dsl                 scenario   Dsl over a fresh World (aliases, results, cleanups)
 ==================  =========  ==============================================================
@@ -27,6 +28,7 @@ from behave import fixture, use_fixture
 from apex.clock import FrozenClock
 from harness.drivers.backdoor import BackDoor
 from harness.drivers.in_process import InProcessPlatform
+from harness.drivers.tenant_config import TenantConfigDriver
 from harness.dsl.facade import Dsl
 from harness.dsl.parameters import register_parameter_types
 from harness.dsl.world import World
@@ -73,6 +75,15 @@ def back_door(context):
         door.close()
 
 
+@fixture
+def tenant_config_driver(context):
+    driver = TenantConfigDriver(context.services, context.clock)
+    try:
+        yield driver
+    finally:
+        driver.close()
+
+
 def clear_junit_reports(config):
     """JUnit files are written per feature; remove an earlier run's, as for allure-results/."""
     if config.junit and config.junit_directory:
@@ -99,6 +110,7 @@ def before_all(context):
     context.clock = FrozenClock(CLOCK_START)
     context.platform = use_fixture(l3_platform, context)
     context.backdoor = use_fixture(back_door, context)
+    context.tenant_config = use_fixture(tenant_config_driver, context)
     context.revenue = RevenueSummary()
 
 
@@ -109,6 +121,7 @@ def before_scenario(context, scenario):
         clock=context.clock,
         add_cleanup=context.add_cleanup,
         eventually_timeout=context.settings.eventually_timeout,
+        tenant_config=context.tenant_config,
     )
     context.dsl = Dsl(world)
 

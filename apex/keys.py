@@ -36,3 +36,22 @@ TENANTS_TABLE = "tenants"
 BILLING_EVENTS_TABLE = "billing_events"
 # ClickHouse tables
 USAGE_EVENTS_TABLE = "usage_events"
+
+
+# Tenant configuration (apex.tenancy)
+
+
+def tenant_config_cache(tenant_id: str) -> str:
+    """Hash: setting name -> cached entry (JSON, secrets sealed) of a tenant's configuration.
+
+    Lives in the Redis database of the tenant's region; the tenant id is validated before it
+    gets here, so nothing a caller sends can name another tenant's hash."""
+    return f"{PREFIX}:tenant:{{{tenant_id}}}:config"
+
+
+# Tenant configuration tables: TENANT_REGIONS in the main database, the others in each region's.
+TENANT_REGIONS_TABLE = "tenant_regions"
+TENANT_CONFIG_TABLE = "tenant_config"
+CONFIG_AUDIT_TABLE = "config_audit"
+#: The setting that carries the tenant a transaction acts for (read by every RLS policy).
+TENANT_SETTING = "apex.tenant_id"

@@ -6,6 +6,7 @@ from harness.dsl.billing import BillingDsl
 from harness.dsl.clock import ClockDsl
 from harness.dsl.requests import RequestsDsl
 from harness.dsl.subscriptions import SubscriptionsDsl
+from harness.dsl.tenant_config import TenantConfigDsl
 from harness.dsl.world import World
 
 
@@ -16,6 +17,7 @@ class Dsl:
         self.requests = RequestsDsl(world)
         self.billing = BillingDsl(world)
         self.clock = ClockDsl(world)
+        self.tenant_config = TenantConfigDsl(world)
 
     def tenant_with_runs(self, name: str, tier: str, runs: int) -> None:
         """A tenant on a tier with ``runs`` runs in progress."""

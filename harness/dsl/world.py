@@ -15,6 +15,7 @@ from apex.clock import FrozenClock
 from apex.requests import RequestResult
 from harness.drivers.backdoor import BackDoor
 from harness.drivers.in_process import InProcessDriver, InProcessPlatform
+from harness.drivers.tenant_config import TenantConfigDriver
 from harness.dsl.aliases import Aliases
 
 
@@ -39,6 +40,8 @@ class World:
     runs: dict[str, list[str]] = field(default_factory=dict)
     crashed: set[str] = field(default_factory=set)
     links: list[Any] = field(default_factory=list)
+    #: Tenant configuration (run-level driver), when the run wires it in.
+    tenant_config: TenantConfigDriver | None = None
 
     def take_error(self) -> Exception | None:
         """The error of the last When, marked as examined by a Then."""

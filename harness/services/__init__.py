@@ -22,6 +22,7 @@ from apex import migrations
 from harness.errors import ServiceStartError
 from harness.reporting.redaction import REDACTOR
 from harness.services.probe import docker_available
+from harness.services.regions import start_regions
 from harness.settings import ServiceMode, SuiteSettings
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def start_services(settings: SuiteSettings) -> Iterator[Services]:
         app_password = secrets.token_urlsafe(24)
         REDACTOR.register(app_password)
         _apply_schemas(raw, app_password)
+        start_regions(raw.postgres_admin_dsn)
         services = Services(
             mode=mode,
             redis_url=raw.redis_url,

@@ -1,0 +1,221 @@
+"""Raw access to the tenant configuration stores, beneath the platform's API.
+
+Observations (Then-steps) run the queries a careless or malicious program could run: as the
+platform's own role or as the tables' owner, in one tenant's session or in none, without a
+tenant filter. They prove what the *database* enforces. The two ``plant``/``copy`` methods are
+the trusted back door of Given-steps. Table and key names come from ``apex.keys``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+import redis
+from psycopg import sql
+
+from apex import keys
+from apex.tenancy.provisioning import OWNER_ROLE
+from apex.tenancy.regions import Region, cache_url
+from harness.services import Services
+from harness.services.regions import region_admin_dsns, region_dsns
+
+#: Whose privileges a raw query runs with.
+Role = Literal["platform", "owner"]
+#: Which tenant table.
+Table = Literal["settings", "audit records"]
+_TABLES: dict[str, str] = {
+    "settings": keys.TENANT_CONFIG_TABLE,
+    "audit records": keys.CONFIG_AUDIT_TABLE,
+}
+_REWRITES: dict[str, str] = {
+    "change one of": f"UPDATE {keys.CONFIG_AUDIT_TABLE} SET outcome = 'allowed', actor = 'nobody'"
+    f" WHERE id = (SELECT min(id) FROM {keys.CONFIG_AUDIT_TABLE} WHERE tenant_id = %(t)s)",
+    "delete one of": f"DELETE FROM {keys.CONFIG_AUDIT_TABLE}"
+    f" WHERE id = (SELECT min(id) FROM {keys.CONFIG_AUDIT_TABLE} WHERE tenant_id = %(t)s)",
+    "wipe out all": f"TRUNCATE {keys.CONFIG_AUDIT_TABLE}",
+}
+
+
+@dataclass(frozen=True)
+class Holding:
+    """How much of one tenant one region's stores hold."""
+
+    settings: int
+    audit_records: int
+    cached_settings: int
+
+
+class TenantStoreProbe:
+    def __init__(self, services: Services) -> None:
+        self._app_dsns = region_dsns(services.postgres)
+        self._admin_dsns = region_admin_dsns(services.postgres)
+        self._caches = {r: redis.Redis.from_url(cache_url(services.redis_url, r)) for r in Region}
+
+    def close(self) -> None:
+        for client in self._caches.values():
+            client.close()
+
+    # -- observations ---------------------------------------------------------------------
+
+    def unfiltered_query(
+        self, region: Region, table: Table, role: Role, tenant: str | None
+    ) -> list[str]:
+        """The tenant id of every row ``SELECT ... FROM table`` (no WHERE) returns, run as
+        ``role`` in ``tenant``'s session (or in none)."""
+        with self._session(region, role, tenant) as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT tenant_id FROM {}").format(sql.Identifier(_TABLES[table]))
+            ).fetchall()
+            conn.rollback()
+        return [str(row[0]) for row in rows]
+
+    def holdings(self, tenant_id: str) -> dict[Region, Holding]:
+        """What each region's database and cache hold of this tenant."""
+        found: dict[Region, Holding] = {}
+        for region in Region:
+            with self._session(region, "owner", tenant_id) as conn:
+                counts = [
+                    _scalar(conn.execute(
+                        sql.SQL("SELECT count(*) FROM {} WHERE tenant_id = %s").format(
+                            sql.Identifier(table)
+                        ), (tenant_id,),
+                    ).fetchone())
+                    for table in (keys.TENANT_CONFIG_TABLE, keys.CONFIG_AUDIT_TABLE)
+                ]
+                conn.rollback()
+            cached = int(self._caches[region].hlen(keys.tenant_config_cache(tenant_id)))
+            found[region] = Holding(counts[0], counts[1], cached)
+        return found
+
+    def stored_record(self, region: Region, tenant_id: str, name: str) -> dict[str, str]:
+        """Every column of a stored setting, as text (bytes as hex, and as decoded text)."""
+        with self._session(region, "owner", tenant_id) as conn:
+            cur = conn.execute(
+                f"SELECT * FROM {keys.TENANT_CONFIG_TABLE} WHERE tenant_id = %s AND name = %s",
+                (tenant_id, name),
+            )
+            row = cur.fetchone()
+            columns = [c.name for c in cur.description or []]
+            conn.rollback()
+        if row is None:
+            raise AssertionError(f"no stored setting {name!r} of {tenant_id} in {region.value}")
+        return {column: _as_text(value) for column, value in zip(columns, row, strict=True)}
+
+    def cache_entries(self, region: Region, tenant_id: str) -> dict[str, str]:
+        raw = self._caches[region].hgetall(keys.tenant_config_cache(tenant_id))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    def audit_rows(self, region: Region, tenant_id: str) -> list[tuple[Any, ...]]:
+        with self._session(region, "owner", tenant_id) as conn:
+            rows = conn.execute(
+                f"SELECT * FROM {keys.CONFIG_AUDIT_TABLE} WHERE tenant_id = %s ORDER BY id",
+                (tenant_id,),
+            ).fetchall()
+            conn.rollback()
+        return rows
+
+    def settings_rows(self, region: Region, tenant_id: str) -> list[tuple[Any, ...]]:
+        with self._session(region, "owner", tenant_id) as conn:
+            rows = conn.execute(
+                f"SELECT * FROM {keys.TENANT_CONFIG_TABLE} WHERE tenant_id = %s ORDER BY name",
+                (tenant_id,),
+            ).fetchall()
+            conn.rollback()
+        return rows
+
+    def settings_of(self, region: Region, tenant_id: str) -> dict[str, str | None]:
+        """Name -> plain value (None for a secret) of the tenant's stored settings."""
+        with self._session(region, "owner", tenant_id) as conn:
+            rows = conn.execute(
+                f"SELECT name, value FROM {keys.TENANT_CONFIG_TABLE} WHERE tenant_id = %s",
+                (tenant_id,),
+            ).fetchall()
+            conn.rollback()
+        return {str(name): value for name, value in rows}
+
+    def rewrite_audit(self, region: Region, tenant_id: str, role: Role, how: str) -> str | None:
+        """Try to ``how`` ("change one of", "delete one of", "wipe out all") the tenant's audit
+        records as ``role`` in its session, committing if the database lets it; returns the
+        refusal, or None."""
+        try:
+            with self._session(region, role, tenant_id) as conn:
+                conn.execute(_REWRITES[how].encode(), {"t": tenant_id})
+                conn.commit()
+        except psycopg.Error as exc:
+            return f"{type(exc).__name__}: {exc}".strip()
+        return None
+
+    # -- back door (Given-steps only) -----------------------------------------------------
+
+    def forget_cache(self, region: Region, tenant_id: str) -> None:
+        """The tenant's cached configuration is lost (as after a cache flush)."""
+        self._caches[region].delete(keys.tenant_config_cache(tenant_id))
+
+    def forget(self, region: Region, tenant_id: str) -> None:
+        """Cleanup: remove a scenario tenant's cache and settings (its audit trail stays:
+        it is append-only by design, and the tenant id is never reused)."""
+        self.forget_cache(region, tenant_id)
+        with self._session(region, "owner", tenant_id) as conn:
+            conn.execute(
+                f"DELETE FROM {keys.TENANT_CONFIG_TABLE} WHERE tenant_id = %s", (tenant_id,)
+            )
+            conn.commit()
+
+    def copy_stored_secret(self, region: Region, name: str, source: str, target: str) -> None:
+        """Copy the stored (sealed) record of ``source``'s setting into ``target``'s."""
+        with self._session(region, "owner", source) as conn:
+            row = conn.execute(
+                f"SELECT kind, nonce, ciphertext, key_id, updated_by, updated_at"
+                f" FROM {keys.TENANT_CONFIG_TABLE} WHERE tenant_id = %s AND name = %s",
+                (source, name),
+            ).fetchone()
+            conn.rollback()
+        assert row is not None, f"{source} has no stored setting {name!r} to copy"
+        with self._session(region, "owner", target) as conn:
+            conn.execute(
+                f"INSERT INTO {keys.TENANT_CONFIG_TABLE} (tenant_id, name, kind, value, nonce,"
+                " ciphertext, key_id, version, updated_by, updated_at)"
+                " VALUES (%s, %s, %s, NULL, %s, %s, %s, 1, %s, %s)",
+                (target, name, *row),
+            )
+            conn.commit()
+
+    def plant_cache_entry(self, region: Region, name: str, source: str, target: str) -> None:
+        """Put ``source``'s cached entry for ``name`` under ``target``'s cache, as is."""
+        client = self._caches[region]
+        entry = client.hget(keys.tenant_config_cache(source), name)
+        assert entry is not None, f"{source} has no cached setting {name!r} to plant"
+        client.hset(keys.tenant_config_cache(target), name, entry)
+
+    # -- internals ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _session(
+        self, region: Region, role: Role, tenant: str | None
+    ) -> Iterator[psycopg.Connection[Any]]:
+        dsn = self._app_dsns[region] if role == "platform" else self._admin_dsns[region]
+        with psycopg.connect(dsn) as conn:
+            if role == "owner":
+                conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(OWNER_ROLE)))
+            if tenant is not None:
+                conn.execute("SELECT set_config(%s, %s, true)", (keys.TENANT_SETTING, tenant))
+            yield conn
+
+
+def _scalar(row: tuple[Any, ...] | None) -> int:
+    return int(row[0]) if row else 0
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bytes | memoryview):
+        data = bytes(value)
+        return f"{data.hex()} {data.decode('latin-1')}"
+    return "" if value is None else str(value)
