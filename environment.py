@@ -8,9 +8,11 @@ attribute           lifetime   what
 settings            run        SuiteSettings (userdata ``-D`` over ``APEX_*`` env)
 feature_tags        run        validated phase/level/MRR of every feature file
 services            run        Services: Redis URL, PostgreSQL endpoint, ClickHouse factory
-clock               run        the test clock the platform reads
+clock               run        the test clock the platform reads (published to Redis for L4)
 platform            run        InProcessPlatform: the L3 assembly (replicas, analytics sink)
 backdoor            run        BackDoor: trusted seeding for Given-steps
+l4                  run        L4Platform: agent-run platform (processes, or in-process), at the
+                               first @L4 feature
 tenant_config       run        TenantConfigDriver: tenant configuration, its stores and probes
 revenue             run        RevenueSummary, filled after each feature
 dsl                 scenario   Dsl over a fresh World (aliases, results, cleanups)
@@ -25,9 +27,9 @@ from pathlib import Path
 
 from behave import fixture, use_fixture
 
-from apex.clock import FrozenClock
 from harness.drivers.backdoor import BackDoor
 from harness.drivers.in_process import InProcessPlatform
+from harness.drivers.published_clock import PublishedClock
 from harness.drivers.tenant_config import TenantConfigDriver
 from harness.dsl.facade import Dsl
 from harness.dsl.parameters import register_parameter_types
@@ -37,6 +39,7 @@ from harness.reporting.revenue import RevenueSummary
 from harness.reporting.run_info import environment_properties, write_environment, write_executor
 from harness.reporting.tags import check_feature_files
 from harness.services import start_services
+from harness.services.platform_processes import L4Platform
 from harness.settings import SuiteSettings
 
 register_parameter_types()
@@ -84,6 +87,17 @@ def tenant_config_driver(context):
         driver.close()
 
 
+@fixture
+def l4_platform(context):
+    platform = L4Platform(
+        context.settings, context.services, context.clock, context.platform.analytics.queries
+    )
+    try:
+        yield platform
+    finally:
+        platform.close()
+
+
 def clear_junit_reports(config):
     """JUnit files are written per feature; remove an earlier run's, as for allure-results/."""
     if config.junit and config.junit_directory:
@@ -107,14 +121,22 @@ def before_all(context):
         results, environment_properties(context.services.mode.value, context.services.versions)
     )
     write_executor(results)
-    context.clock = FrozenClock(CLOCK_START)
+    context.clock = PublishedClock(CLOCK_START)
     context.platform = use_fixture(l3_platform, context)
     context.backdoor = use_fixture(back_door, context)
     context.tenant_config = use_fixture(tenant_config_driver, context)
+    context.l4 = use_fixture(l4_platform, context)
     context.revenue = RevenueSummary()
 
 
+def before_feature(context, feature):
+    context.l4.start_for(feature.tags)
+
+
 def before_scenario(context, scenario):
+    skip_reason = context.l4.skip_reason(scenario.effective_tags)
+    if skip_reason:
+        scenario.skip(reason=skip_reason)
     world = World(
         platform=context.platform,
         backdoor=context.backdoor,
@@ -122,6 +144,7 @@ def before_scenario(context, scenario):
         add_cleanup=context.add_cleanup,
         eventually_timeout=context.settings.eventually_timeout,
         tenant_config=context.tenant_config,
+        agent_runs=context.l4.system,
     )
     context.dsl = Dsl(world)
 

@@ -62,3 +62,39 @@ def next_period_start(instant: datetime) -> datetime:
 
 def epoch_millis(instant: datetime) -> int:
     return int(instant.timestamp() * 1000)
+
+
+class InstantStore(Protocol):
+    """The part of a Redis client a :class:`RedisClock` needs."""
+
+    def get(self, name: str) -> bytes | str | None: ...
+
+    def set(self, name: str, value: str) -> object: ...
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class RedisClock:
+    """The instant another process published in Redis: how platform processes read the suite's
+    test clock at L4. Read on every call (one GET); a clock nobody published is an error, never
+    a silent fallback to system time."""
+
+    def __init__(self, store: InstantStore, key: str) -> None:
+        self._store = store
+        self._key = key
+
+    def now(self) -> datetime:
+        raw = self._store.get(self._key)
+        if raw is None:
+            raise RuntimeError(f"no instant is published at {self._key!r}; is the test clock set?")
+        return _EPOCH + timedelta(microseconds=int(raw))
+
+    @staticmethod
+    def publish(store: InstantStore, key: str, instant: datetime) -> None:
+        """Make ``instant`` what every RedisClock on ``key`` reads, to the microsecond."""
+        if instant.tzinfo is None:
+            raise ValueError("a published instant must be timezone-aware")
+        delta = instant.astimezone(UTC) - _EPOCH
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        store.set(key, str(micros))

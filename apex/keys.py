@@ -31,8 +31,34 @@ def admission(tenant_id: str, request_id: str) -> str:
     return f"{PREFIX}:tenant:{{{tenant_id}}}:admitted:{request_id}"
 
 
+def test_clock(namespace: str) -> str:
+    """String: the instant (epoch microseconds) a suite's test clock publishes for platform
+    processes (``apex.clock.RedisClock``), one per deployment namespace."""
+    return f"{PREFIX}:clock:{namespace}"
+
+
+def run_jobs(namespace: str) -> str:
+    """Stream: agent-run jobs from the gateways to the orchestration workers of a deployment."""
+    return f"{PREFIX}:{namespace}:runs:jobs"
+
+
+#: Consumer group of the orchestration workers on ``run_jobs``.
+RUN_WORKERS_GROUP = "orchestration-workers"
+
+
+def agent_run(tenant_id: str, run_id: str) -> str:
+    """Hash: an agent run's record (status, tier, period); its existence claims the run id."""
+    return f"{PREFIX}:tenant:{{{tenant_id}}}:run:{run_id}"
+
+
+def agent_run_events(tenant_id: str, run_id: str) -> str:
+    """Stream: an agent run's progress, result and failure events, in order."""
+    return f"{PREFIX}:tenant:{{{tenant_id}}}:run:{run_id}:events"
+
+
 # PostgreSQL tables
 TENANTS_TABLE = "tenants"
+API_KEYS_TABLE = "api_keys"
 BILLING_EVENTS_TABLE = "billing_events"
 # ClickHouse tables
 USAGE_EVENTS_TABLE = "usage_events"

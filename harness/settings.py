@@ -21,6 +21,15 @@ class ServiceMode(StrEnum):
     EXTERNAL = "external"
 
 
+class AgentRunsChannel(StrEnum):
+    """How scenarios about agent runs reach the platform."""
+
+    #: over real WebSockets to gateway and worker processes the harness starts (L4)
+    NETWORK = "network"
+    #: the same gateway session and worker code in the suite's own process (L3)
+    IN_PROCESS = "in_process"
+
+
 class SuiteSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="APEX_", extra="forbid", frozen=True)
 
@@ -34,6 +43,14 @@ class SuiteSettings(BaseSettings):
     clickhouse_url: SecretStr | None = None
     allure_results: Path = Path("allure-results")
     reports_dir: Path = Path("reports")
+    #: L4: an OpenAI-compatible endpoint for the agents (unset: the scripted LLM server), its key
+    #: (a secret: never printed) and its model names for the small, medium and large sizes.
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_models: str = "apex-small,apex-medium,apex-large"
+    agent_runs: AgentRunsChannel = Field(
+        AgentRunsChannel.NETWORK, description="how agent-run scenarios reach the platform"
+    )
     #: default deadline of ``eventually`` in Then-steps (seconds).
     eventually_timeout: float = Field(5.0, gt=0, le=120)
 

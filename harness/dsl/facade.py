@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.dsl.agent_runs import AgentRunsDsl
 from harness.dsl.billing import BillingDsl
 from harness.dsl.clock import ClockDsl
 from harness.dsl.requests import RequestsDsl
@@ -17,6 +18,7 @@ class Dsl:
         self.requests = RequestsDsl(world)
         self.billing = BillingDsl(world)
         self.clock = ClockDsl(world)
+        self.agent_runs = AgentRunsDsl(world)
         self.tenant_config = TenantConfigDsl(world)
 
     def tenant_with_runs(self, name: str, tier: str, runs: int) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from apex.catalog import Tier
 from apex.clock import FrozenClock
 from apex.requests import RequestResult
+from harness.drivers.agent_runs import AgentRunSystem
 from harness.drivers.backdoor import BackDoor
 from harness.drivers.in_process import InProcessDriver, InProcessPlatform
 from harness.drivers.tenant_config import TenantConfigDriver
@@ -42,6 +43,8 @@ class World:
     links: list[Any] = field(default_factory=list)
     #: Tenant configuration (run-level driver), when the run wires it in.
     tenant_config: TenantConfigDriver | None = None
+    #: Agent runs (L4 platform processes, or in-process), when the run started them.
+    agent_runs: AgentRunSystem | None = None
 
     def take_error(self) -> Exception | None:
         """The error of the last When, marked as examined by a Then."""

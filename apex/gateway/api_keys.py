@@ -1,0 +1,50 @@
+"""Per-tenant API keys. A key is shown once, when issued; PostgreSQL keeps only its SHA-256
+digest, so a leaked table grants nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from psycopg_pool import ConnectionPool
+
+from apex import keys, validation
+from apex.clock import Clock
+
+#: Issued keys look like ``apex_<43 url-safe characters>`` (256 bits of randomness).
+KEY_PREFIX = "apex_"
+_MAX_KEY_CHARS = 200
+
+
+def digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class ApiKeys:
+    def __init__(self, pool: ConnectionPool, clock: Clock) -> None:
+        self._pool = pool
+        self._clock = clock
+
+    def issue(self, tenant_id: str) -> str:
+        """A new key for the tenant; the caller must keep it, it cannot be shown again."""
+        tenant_id = validation.tenant_id(tenant_id)
+        api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        with self._pool.connection() as conn:
+            conn.execute(
+                f"INSERT INTO {keys.API_KEYS_TABLE} (key_digest, tenant_id, created_at)"
+                " VALUES (%s, %s, %s)",
+                (digest(api_key), tenant_id, self._clock.now()),
+            )
+        return api_key
+
+    def tenant_for(self, api_key: str) -> str | None:
+        """The tenant a live key belongs to, or None for an unknown or revoked key."""
+        if not api_key.startswith(KEY_PREFIX) or len(api_key) > _MAX_KEY_CHARS:
+            return None
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT tenant_id FROM {keys.API_KEYS_TABLE}"
+                " WHERE key_digest = %s AND revoked_at IS NULL",
+                (digest(api_key),),
+            ).fetchone()
+        return str(row[0]) if row else None

@@ -1,0 +1,98 @@
+"""The gateway's WebSocket server: handshake authentication, health, and one
+:class:`~apex.gateway.session.GatewaySession` per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from http import HTTPStatus
+from typing import Any
+
+import redis.asyncio
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from apex.gateway import protocol
+from apex.gateway.api_keys import ApiKeys
+from apex.gateway.session import GatewaySession, RunDesk
+from apex.orchestration.runs import AsyncRunStore
+from apex.platform import Platform, PlatformConfig
+from apex.runtime import ProcessSettings
+
+log = logging.getLogger(__name__)
+
+
+def bearer_key(request: Request) -> str | None:
+    value = request.headers.get("Authorization", "")
+    scheme, _, key = value.partition(" ")
+    return key.strip() or None if scheme.lower() == "bearer" else None
+
+
+class Gateway:
+    def __init__(self, settings: ProcessSettings) -> None:
+        self._settings = settings
+        config = PlatformConfig(
+            redis_url=settings.redis_url.get_secret_value(),
+            postgres_dsn=settings.postgres_dsn.get_secret_value(),
+            lease=settings.lease,
+        )
+        self._platform = Platform(config, settings.build_clock()).start()
+        self._keys = ApiKeys(self._platform.pool, self._platform.clock)
+        self._redis = redis.asyncio.Redis.from_url(settings.redis_url.get_secret_value())
+        store = AsyncRunStore(self._redis, settings.namespace)
+        self._desk = RunDesk(self._platform.enforcer, store)
+        self._tenants: weakref.WeakKeyDictionary[ServerConnection, str] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def serve(self, host: str, port: int, stop: asyncio.Event) -> None:
+        async with serve(
+            self._handle, host, port, process_request=self._handshake,
+            max_size=self._settings.max_message_bytes, server_header=None,
+        ):
+            log.info("serving %s on %s:%d", protocol.PATH, host, port)
+            await stop.wait()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+        self._platform.close()
+
+    async def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Health checks and authentication, before any WebSocket message."""
+        if request.path == protocol.HEALTH_PATH:
+            try:
+                await self._redis.ping()
+            except Exception:
+                return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "stores unreachable\n")
+            return connection.respond(HTTPStatus.OK, "ok\n")
+        if request.path != protocol.PATH:
+            return connection.respond(HTTPStatus.NOT_FOUND, f"connect to {protocol.PATH}\n")
+        key = bearer_key(request)
+        tenant_id = await asyncio.to_thread(self._keys.tenant_for, key) if key else None
+        if tenant_id is None:
+            return connection.respond(
+                HTTPStatus.UNAUTHORIZED,
+                "a valid API key is required: Authorization: Bearer <key>\n",
+            )
+        self._tenants[connection] = tenant_id
+        return None
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        tenant_id = self._tenants.pop(connection)
+
+        async def send(message: dict[str, Any]) -> None:
+            await connection.send(protocol.encode(message))
+
+        session = GatewaySession(tenant_id, self._desk, send)
+        try:
+            async for frame in connection:
+                if isinstance(frame, bytes):
+                    await session.receive_binary()
+                else:
+                    await session.receive_text(frame)
+        except ConnectionClosed:
+            pass  # the client went away (or sent an oversized message: closed with 1009)
+        finally:
+            await session.close()
