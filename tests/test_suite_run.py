@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,21 @@ def test_the_whole_suite_passes_and_reports_every_scenario_once() -> None:
     assert "Revenue summary" in output
     props = (REPO / "allure-results" / "environment.properties").read_text()
     assert "service.mode=embedded" in props
+
+    # Secrets the run makes (tenants' provider keys, platform API keys, the scripted LLM's key)
+    # have recognisable shapes; none may reach the console or any result or attachment.
+    leaks = [f"console: {m}" for m in SECRET_SHAPES.findall(output)]
+    for path in (REPO / "allure-results").iterdir():
+        if path.is_file():
+            leaks += [f"{path.name}: {m}" for m in SECRET_SHAPES.findall(path.read_text("latin-1"))]
+    assert not leaks, leaks[:5]
+
+
+#: What the suite's secrets look like: provider keys the tenant-configuration DSL stores,
+#: gateway API keys (apex/gateway/api_keys.py), the scripted LLM server's key.
+SECRET_SHAPES = re.compile(
+    r"sk-proj-[A-Za-z0-9_-]{20,}|apex_[A-Za-z0-9_-]{43}|sk-scripted-[A-Za-z0-9_-]{16,}"
+)
 
 
 def label_value(result: dict, name: str) -> str | None:
