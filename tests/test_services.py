@@ -3,7 +3,10 @@ and clearly without an engine; external mode reaches whatever the environment na
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import redis
 
 from harness.errors import ServiceStartError
 from harness.services import Services, resolve_mode, start_services
+from harness.services.embedded import sweep_abandoned_roots
 from harness.services.probe import docker_available
 from harness.settings import ServiceMode, SuiteSettings
 
@@ -159,3 +163,25 @@ def test_an_unreachable_external_redis_stops_the_run_naming_redis(
         pass
     assert str(raised.value).startswith("Redis did not start: it does not answer")
     assert "r3dis-Pa55word" not in str(raised.value)
+
+
+def test_directories_of_runs_killed_outright_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    """A run killed with SIGKILL cannot clean up; the next run removes what it left."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    abandoned = tmp_path / "apex-services-abandoned"
+    (abandoned / "pg").mkdir(parents=True)
+    (abandoned / "owner.pid").write_text(str(dead.pid))
+    live = tmp_path / "apex-services-live"
+    live.mkdir()
+    (live / "owner.pid").write_text(str(os.getpid()))
+    postgres_still_up = tmp_path / "apex-services-postgres-up"
+    (postgres_still_up / "pg").mkdir(parents=True)
+    (postgres_still_up / "owner.pid").write_text(str(dead.pid))
+    (postgres_still_up / "pg" / "postmaster.pid").write_text(f"{os.getpid()}\n/data\n")
+    foreign = tmp_path / "apex-services-foreign"
+    foreign.mkdir()
+
+    assert sweep_abandoned_roots(tmp_path) == [abandoned]
+    assert not abandoned.exists()
+    assert live.exists() and postgres_still_up.exists() and foreign.exists()

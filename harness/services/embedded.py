@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import shutil
 import signal
 import socket
@@ -26,9 +27,16 @@ from harness.waiting import eventually
 _PR_SET_PDEATHSIG = 1
 
 
+_ROOT_PREFIX = "apex-services-"
+#: In each run's directory: the pid of the run that owns it.
+_OWNER_FILE = "owner.pid"
+
+
 @contextlib.contextmanager
 def embedded_services() -> Iterator[RawServices]:
-    root = Path(tempfile.mkdtemp(prefix="apex-services-"))
+    sweep_abandoned_roots(Path(tempfile.gettempdir()))
+    root = Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX))
+    (root / _OWNER_FILE).write_text(str(os.getpid()))
     try:
         with contextlib.ExitStack() as stack:
             redis_url = stack.enter_context(embedded_redis(root / "redis"))
@@ -37,6 +45,36 @@ def embedded_services() -> Iterator[RawServices]:
             yield RawServices(redis_url, pg_dsn, clickhouse)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def sweep_abandoned_roots(tmp: Path) -> list[Path]:
+    """Remove data directories of earlier runs that were killed outright (SIGKILL, power loss)
+    and so never cleaned up: those whose owning process is gone and whose PostgreSQL, if any,
+    is not running. Returns what was removed."""
+    removed = []
+    for root in tmp.glob(_ROOT_PREFIX + "*"):
+        if _alive(root / _OWNER_FILE) or _alive(root / "pg" / "postmaster.pid"):
+            continue
+        if not (root / _OWNER_FILE).exists():
+            continue  # not one of ours, or one that is just being created
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
+
+
+def _alive(pid_file: Path) -> bool:
+    """Whether the process named on the first line of ``pid_file`` exists."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _free_port() -> int:
