@@ -21,6 +21,7 @@ dsl                 scenario   Dsl over a fresh World (aliases, results, cleanup
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,41 +62,10 @@ def running_services(context):
 
 
 @fixture
-def l3_platform(context):
-    platform = InProcessPlatform(context.services, context.clock)
-    try:
-        yield platform
-    finally:
-        platform.close()
-
-
-@fixture
-def back_door(context):
-    door = BackDoor(context.services.redis_url, context.clock)
-    try:
-        yield door
-    finally:
-        door.close()
-
-
-@fixture
-def tenant_config_driver(context):
-    driver = TenantConfigDriver(context.services, context.clock)
-    try:
-        yield driver
-    finally:
-        driver.close()
-
-
-@fixture
-def l4_platform(context):
-    platform = L4Platform(
-        context.settings, context.services, context.clock, context.platform.analytics.queries
-    )
-    try:
-        yield platform
-    finally:
-        platform.close()
+def closed_at_end(context, resource):
+    """A run-level resource, closed when the run ends: passed, failed or interrupted."""
+    with contextlib.closing(resource):
+        yield resource
 
 
 def clear_junit_reports(config):
@@ -122,10 +92,21 @@ def before_all(context):
     )
     write_executor(results)
     context.clock = PublishedClock(CLOCK_START)
-    context.platform = use_fixture(l3_platform, context)
-    context.backdoor = use_fixture(back_door, context)
-    context.tenant_config = use_fixture(tenant_config_driver, context)
-    context.l4 = use_fixture(l4_platform, context)
+    context.platform = use_fixture(
+        closed_at_end, context, InProcessPlatform(context.services, context.clock)
+    )
+    context.backdoor = use_fixture(
+        closed_at_end, context, BackDoor(context.services.redis_url, context.clock)
+    )
+    context.tenant_config = use_fixture(
+        closed_at_end, context, TenantConfigDriver(context.services, context.clock)
+    )
+    context.l4 = use_fixture(
+        closed_at_end, context,
+        L4Platform(
+            context.settings, context.services, context.clock, context.platform.analytics.queries
+        ),
+    )
     context.revenue = RevenueSummary()
 
 

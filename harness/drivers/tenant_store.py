@@ -110,19 +110,18 @@ class TenantStoreProbe:
         return {_text(k): _text(v) for k, v in raw.items()}
 
     def audit_rows(self, region: Region, tenant_id: str) -> list[tuple[Any, ...]]:
-        with self._session(region, "owner", tenant_id) as conn:
-            rows = conn.execute(
-                f"SELECT * FROM {keys.CONFIG_AUDIT_TABLE} WHERE tenant_id = %s ORDER BY id",
-                (tenant_id,),
-            ).fetchall()
-            conn.rollback()
-        return rows
+        return self._owner_rows(region, tenant_id, keys.CONFIG_AUDIT_TABLE, "id")
 
     def settings_rows(self, region: Region, tenant_id: str) -> list[tuple[Any, ...]]:
+        return self._owner_rows(region, tenant_id, keys.TENANT_CONFIG_TABLE, "name")
+
+    def _owner_rows(
+        self, region: Region, tenant_id: str, table: str, order_by: str
+    ) -> list[tuple[Any, ...]]:
+        """A tenant's raw rows of ``table``, read as the store's owner in the tenant's session."""
         with self._session(region, "owner", tenant_id) as conn:
             rows = conn.execute(
-                f"SELECT * FROM {keys.TENANT_CONFIG_TABLE} WHERE tenant_id = %s ORDER BY name",
-                (tenant_id,),
+                f"SELECT * FROM {table} WHERE tenant_id = %s ORDER BY {order_by}", (tenant_id,)
             ).fetchall()
             conn.rollback()
         return rows

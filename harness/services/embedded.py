@@ -8,11 +8,8 @@ under one temporary directory that is removed on exit.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import warnings
@@ -22,10 +19,8 @@ from typing import Any
 
 from harness.errors import NotSatisfied, ServiceStartError
 from harness.services import RawServices
+from harness.services.children import die_with_parent, free_port
 from harness.waiting import eventually
-
-_PR_SET_PDEATHSIG = 1
-
 
 _ROOT_PREFIX = "apex-services-"
 #: In each run's directory: the pid of the run that owns it.
@@ -77,16 +72,6 @@ def _alive(pid_file: Path) -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child: receive SIGTERM if the suite process dies without cleaning up (kill -9)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -99,7 +84,7 @@ def embedded_redis(workdir: Path) -> Iterator[str]:
             "Redis", f"package missing ({exc.name})", "Run ./run suite to install requirements."
         ) from None
     workdir.mkdir(parents=True)
-    port = _free_port()
+    port = free_port()
     log = workdir / "redis.log"
     process = subprocess.Popen(
         [
@@ -108,7 +93,7 @@ def embedded_redis(workdir: Path) -> Iterator[str]:
             "--logfile", str(log),
         ],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_connect_timeout=0.2)

@@ -14,13 +14,11 @@ go through the Redis stream to the analytics sink in the suite's process.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import http.client
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,7 @@ from harness.errors import NotSatisfied, ServiceStartError, SettingsError
 from harness.reporting import announce
 from harness.reporting.redaction import REDACTOR
 from harness.services import Services
+from harness.services.children import die_with_parent, free_port
 from harness.services.scripted_llm import ScriptedLlmServer
 from harness.settings import AgentRunsChannel, SuiteSettings
 from harness.waiting import eventually
@@ -54,21 +53,9 @@ MAX_MESSAGE_BYTES = 64 * 1024
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 SCRIPTED_MODELS = ("apex-small", "apex-medium", "apex-large")
-_PR_SET_PDEATHSIG = 1
 _REPO = Path(apex.__file__).resolve().parents[1]
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGTERM if the suite dies without stopping it (kill -9 included).
-    The signal follows the thread that started the child, so children start on the main one."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -81,13 +68,13 @@ class PlatformProcess:
 
     @classmethod
     def spawn(cls, name: str, module: str, env: dict[str, str], logs: Path) -> PlatformProcess:
-        port = _free_port()
+        port = free_port()
         log = logs / f"{name}.log"
         with log.open("wb") as out:
             popen = subprocess.Popen(
                 [sys.executable, "-m", module, "--port", str(port), "--name", name],
                 cwd=_REPO, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
             )
         return cls(name, module, port, log, popen)
 
