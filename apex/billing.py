@@ -1,7 +1,8 @@
 """The billing ledger in PostgreSQL: one row per billable fact, exact money, idempotent.
 
 Recording the same (tenant, kind, reference) twice stores one row and reports the first one,
-so retries, reconnects and replays can never bill twice.
+so retries, reconnects and replays can never bill twice. Every read and write acts for the
+event's tenant (``tenant_transaction``): row-level security lets no other tenant's row in.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from psycopg_pool import ConnectionPool
 from apex import keys
 from apex.errors import ServiceUnavailable
 from apex.money import MICROS_PER_DOLLAR, micros_to_dollars
+from apex.tenancy.session import tenant_transaction
 
 
 class BillingKind(StrEnum):
@@ -50,7 +52,7 @@ class BillingLedger:
     def record(self, event: BillingEvent) -> bool:
         """Store the event once; True if this call stored it, False if it was already there."""
         try:
-            with self._pool.connection() as conn:
+            with tenant_transaction(self._pool, event.tenant_id) as conn:
                 cursor = conn.execute(
                     f"INSERT INTO {keys.BILLING_EVENTS_TABLE}"
                     " (tenant_id, kind, reference_id, period, tier, units, amount, occurred_at)"
@@ -75,7 +77,7 @@ class BillingLedger:
         if period is not None:
             query += " AND period = %s"
             params += (period,)
-        with self._pool.connection() as conn:
+        with tenant_transaction(self._pool, tenant_id) as conn:
             row = conn.execute(query, params).fetchone()
         assert row is not None
         amount: Decimal = row[2]

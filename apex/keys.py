@@ -46,20 +46,15 @@ def run_jobs(namespace: str) -> str:
 RUN_WORKERS_GROUP = "orchestration-workers"
 
 
-def agent_run(tenant_id: str, run_id: str) -> str:
-    """Hash: an agent run's record (status, tier, period); its existence claims the run id."""
-    return f"{PREFIX}:tenant:{{{tenant_id}}}:run:{run_id}"
-
-
-def agent_run_events(tenant_id: str, run_id: str) -> str:
-    """Stream: an agent run's progress, result and failure events, in order."""
-    return f"{PREFIX}:tenant:{{{tenant_id}}}:run:{run_id}:events"
-
-
 # PostgreSQL tables
 TENANTS_TABLE = "tenants"
+AGENT_RUNS_TABLE = "agent_runs"
+RUN_EVENTS_TABLE = "run_events"
 API_KEYS_TABLE = "api_keys"
 BILLING_EVENTS_TABLE = "billing_events"
+#: Function: the tenant of a live API-key digest, or NULL (the one read of ``api_keys`` made
+#: before any tenant is known: the gateway's handshake).
+API_KEY_LOOKUP_FUNCTION = "apex_tenant_for_key"
 # ClickHouse tables
 USAGE_EVENTS_TABLE = "usage_events"
 

@@ -1,6 +1,8 @@
 """Tenants and their subscriptions: PostgreSQL is the record, Redis holds the enforcement copy.
 
-A tier change writes both before it returns, so it applies to the very next request.
+A tier change writes both before it returns, so it applies to the very next request. Every
+statement acts for the tenant it names (``tenant_transaction``), so row-level security keeps
+each call to that one tenant's row.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from apex import catalog, keys, validation
 from apex.clock import Clock
 from apex.enforcement import TierEnforcer
 from apex.errors import InvalidInput, UnknownTenant
+from apex.tenancy.session import tenant_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,8 @@ class TenantRegistry:
         if not display_name.strip() or len(display_name) > 200:
             raise InvalidInput("a tenant's display name must be 1-200 characters")
         now = self._clock.now()
-        with self._pool.connection() as conn:
+        # Acting for the new tenant: row-level security lets a transaction create no other.
+        with tenant_transaction(self._pool, tenant_id) as conn:
             conn.execute(
                 f"INSERT INTO {keys.TENANTS_TABLE}"
                 " (tenant_id, display_name, tier, created_at, updated_at)"
@@ -48,7 +52,7 @@ class TenantRegistry:
         """Upgrade or downgrade; effective for the next request."""
         tenant_id = validation.tenant_id(tenant_id)
         chosen = catalog.tier(tier)
-        with self._pool.connection() as conn:
+        with tenant_transaction(self._pool, tenant_id) as conn:
             row = conn.execute(
                 f"UPDATE {keys.TENANTS_TABLE} SET tier = %s, updated_at = %s"
                 " WHERE tenant_id = %s RETURNING display_name",
@@ -61,7 +65,7 @@ class TenantRegistry:
 
     def get(self, tenant_id: str) -> Tenant:
         tenant_id = validation.tenant_id(tenant_id)
-        with self._pool.connection() as conn:
+        with tenant_transaction(self._pool, tenant_id) as conn:
             row = conn.execute(
                 f"SELECT display_name, tier FROM {keys.TENANTS_TABLE} WHERE tenant_id = %s",
                 (tenant_id,),

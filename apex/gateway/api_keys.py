@@ -1,5 +1,7 @@
 """Per-tenant API keys. A key is shown once, when issued; PostgreSQL keeps only its SHA-256
-digest, so a leaked table grants nothing."""
+digest, so a leaked table grants nothing. Keys are issued acting for their tenant; the lookup at
+the handshake, before any tenant is known, goes through the database's one cross-tenant
+function for it, which returns a tenant id and never a digest."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from apex import keys, validation
 from apex.clock import Clock
+from apex.tenancy.session import tenant_transaction
 
 #: Issued keys look like ``apex_<43 url-safe characters>`` (256 bits of randomness).
 KEY_PREFIX = "apex_"
@@ -29,7 +32,7 @@ class ApiKeys:
         """A new key for the tenant; the caller must keep it, it cannot be shown again."""
         tenant_id = validation.tenant_id(tenant_id)
         api_key = KEY_PREFIX + secrets.token_urlsafe(32)
-        with self._pool.connection() as conn:
+        with tenant_transaction(self._pool, tenant_id) as conn:
             conn.execute(
                 f"INSERT INTO {keys.API_KEYS_TABLE} (key_digest, tenant_id, created_at)"
                 " VALUES (%s, %s, %s)",
@@ -41,10 +44,10 @@ class ApiKeys:
         """The tenant a live key belongs to, or None for an unknown or revoked key."""
         if not api_key.startswith(KEY_PREFIX) or len(api_key) > _MAX_KEY_CHARS:
             return None
+        # No tenant is known yet, and the platform's role sees no key without one: the lookup
+        # function answers this one question across tenants (0005_main_row_security.sql).
         with self._pool.connection() as conn:
             row = conn.execute(
-                f"SELECT tenant_id FROM {keys.API_KEYS_TABLE}"
-                " WHERE key_digest = %s AND revoked_at IS NULL",
-                (digest(api_key),),
+                f"SELECT {keys.API_KEY_LOOKUP_FUNCTION}(%s)", (digest(api_key),)
             ).fetchone()
-        return str(row[0]) if row else None
+        return str(row[0]) if row and row[0] is not None else None

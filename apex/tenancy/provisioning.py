@@ -20,37 +20,15 @@ _LEDGER = "region_schema_migrations"
 
 def provision_regions(admin_dsn: str) -> dict[Region, list[str]]:
     """Create the missing region databases and apply pending files; names applied per region."""
-    _ensure_owner_role(admin_dsn)
+    migrations.ensure_nologin_role(admin_dsn, OWNER_ROLE)
     applied: dict[Region, list[str]] = {}
     for home in Region:
         name = database_name(home)
         _ensure_database(admin_dsn, name)
-        applied[home] = _apply(make_conninfo(admin_dsn, dbname=name))
+        applied[home] = migrations.apply_schema(
+            make_conninfo(admin_dsn, dbname=name), "region", ledger=_LEDGER, as_role=OWNER_ROLE
+        )
     return applied
-
-
-def _ensure_owner_role(admin_dsn: str) -> None:
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext('apex.region_owner'))")
-        try:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_roles WHERE rolname = %s", (OWNER_ROLE,)
-            ).fetchone()
-            if not exists:
-                conn.execute(
-                    sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER NOBYPASSRLS").format(
-                        sql.Identifier(OWNER_ROLE)
-                    )
-                )
-            row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            is_super = row.fetchone()
-            if not (is_super and is_super[0]):
-                # A non-superuser migrator (external mode) must be able to SET ROLE to it.
-                conn.execute(
-                    sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(OWNER_ROLE))
-                )
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('apex.region_owner'))")
 
 
 def _ensure_database(admin_dsn: str, name: str) -> None:
@@ -72,26 +50,3 @@ def _ensure_database(admin_dsn: str, name: str) -> None:
         conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
             sql.Identifier(name), sql.Identifier(migrations.APP_ROLE)
         ))
-
-
-def _apply(region_dsn: str) -> list[str]:
-    applied: list[str] = []
-    with psycopg.connect(region_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(OWNER_ROLE)))
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {_LEDGER} ("
-            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        conn.execute("SELECT pg_advisory_lock(hashtext('apex.region_schema'))")
-        try:
-            done = {row[0] for row in conn.execute(f"SELECT name FROM {_LEDGER}")}
-            for name, text in migrations.schema_files("region"):
-                if name in done:
-                    continue
-                with conn.transaction():
-                    conn.execute(text.encode())
-                    conn.execute(f"INSERT INTO {_LEDGER} (name) VALUES (%s)", (name,))
-                applied.append(name)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('apex.region_schema'))")
-    return applied

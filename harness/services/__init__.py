@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class PostgresEndpoint:
     #: DSN of a role that may create schemas (superuser in embedded and docker modes).
     admin_dsn: str
-    #: password of the platform's non-owner role, generated per run.
+    #: password of the platform's non-owner role (see ``_app_password``).
     app_password: str = field(repr=False)
 
     @property
@@ -88,7 +88,7 @@ def start_services(settings: SuiteSettings) -> Iterator[Services]:
         raw = stack.enter_context(_start_mode(mode, settings))
         for secret in _secrets_of(raw):
             REDACTOR.register(secret)
-        app_password = secrets.token_urlsafe(24)
+        app_password = _app_password(mode, settings)
         REDACTOR.register(app_password)
         _apply_schemas(raw, app_password)
         start_regions(raw.postgres_admin_dsn)
@@ -120,6 +120,22 @@ def _start_mode(mode: ServiceMode, settings: SuiteSettings) -> contextlib.Abstra
     raise AssertionError(f"unresolved service mode {mode}")
 
 
+def _app_password(mode: ServiceMode, settings: SuiteSettings) -> str:
+    """The password ``apex_app`` connects with. The role is created once, with it, and never
+    re-passworded (another run on the same server may be connected as it), so a server that
+    outlives the run (external mode) needs it set; a server new to this run gets a fresh one."""
+    if settings.app_password is not None:
+        return settings.app_password.get_secret_value()
+    if mode is ServiceMode.EXTERNAL:
+        raise ServiceStartError(
+            "PostgreSQL", "APEX_APP_PASSWORD is not set",
+            "In external mode the platform's role apex_app keeps the password it was created"
+            " with: set APEX_APP_PASSWORD (or -D app_password) to it, or to the one a new role"
+            " should get.",
+        )
+    return secrets.token_urlsafe(24)
+
+
 def _apply_schemas(raw: RawServices, app_password: str) -> None:
     try:
         migrations.ensure_app_role(raw.postgres_admin_dsn, app_password)
@@ -128,6 +144,17 @@ def _apply_schemas(raw: RawServices, app_password: str) -> None:
         raise ServiceStartError(
             "PostgreSQL", f"schema could not be applied ({REDACTOR.redact(str(exc))})",
             "Check that the DSN's role may create roles and tables.",
+        ) from None
+    app_dsn = make_conninfo(
+        raw.postgres_admin_dsn, user=migrations.APP_ROLE, password=app_password
+    )
+    try:
+        psycopg.connect(app_dsn, connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        raise ServiceStartError(
+            "PostgreSQL", f"apex_app cannot log in ({REDACTOR.redact(str(exc))})",
+            "The role keeps the password it was created with: set APEX_APP_PASSWORD to it, or"
+            " have an administrator reset it (ALTER ROLE apex_app PASSWORD ...).",
         ) from None
     client = raw.clickhouse()
     try:
