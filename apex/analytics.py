@@ -7,7 +7,6 @@ that died are claimed by the next one after ``claim_idle``.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +16,10 @@ from typing import Any
 import redis
 
 from apex import keys
+from apex.streams import ConsumerGroup, LoopHealth, SupervisedLoops
 from apex.usage import UsageEvent
 
-log = logging.getLogger(__name__)
-
+_POLL = timedelta(milliseconds=200)
 _COLUMNS = [
     "event_id", "tenant_id", "kind", "reference_id", "period", "tier", "units",
     "amount_micros", "occurred_at",
@@ -65,52 +64,35 @@ class AnalyticsSink:
         batch: int = 500,
         claim_idle: timedelta = timedelta(seconds=30),
     ) -> None:
-        self._redis = client
         self._clickhouse = clickhouse
-        self._consumer = consumer
         self._batch = batch
-        self._claim_idle_ms = int(claim_idle.total_seconds() * 1000)
-        self._ensure_group()
-
-    def _ensure_group(self) -> None:
-        try:
-            self._redis.xgroup_create(
-                keys.USAGE_STREAM, keys.USAGE_SINK_GROUP, id="0", mkstream=True
-            )
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        self._group = ConsumerGroup(
+            client, keys.USAGE_STREAM, keys.USAGE_SINK_GROUP, consumer, claim_idle=claim_idle
+        )
+        self._group.ensure()
+        self._loops = SupervisedLoops("analytics-sink", 1, self._iteration)
+        self._poll = _POLL
 
     def drain_once(self, block: timedelta | None = None) -> int:
         """Move one batch from the stream into ClickHouse; returns how many events moved."""
-        claimed: Any = self._redis.xautoclaim(
-            keys.USAGE_STREAM, keys.USAGE_SINK_GROUP, self._consumer,
-            min_idle_time=self._claim_idle_ms, start_id="0-0", count=self._batch,
-        )
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = list(claimed[1])
-        if not entries:
-            response: Any = self._redis.xreadgroup(
-                keys.USAGE_SINK_GROUP, self._consumer, {keys.USAGE_STREAM: ">"},
-                count=self._batch,
-                block=int(block.total_seconds() * 1000) if block else None,
-            )
-            for _stream, stream_entries in response or []:
-                entries.extend(stream_entries)
-        if not entries:
+        deliveries = self._group.read(self._batch, block)
+        if not deliveries:
             return 0
-        rows = [self._row(UsageEvent.decode(fields)) for _id, fields in entries]
+        rows = [self._row(UsageEvent.decode(dict(d.fields))) for d in deliveries]
         self._clickhouse.insert(keys.USAGE_EVENTS_TABLE, rows, _COLUMNS)
-        self._redis.xack(keys.USAGE_STREAM, keys.USAGE_SINK_GROUP, *[i for i, _ in entries])
+        self._group.ack(*(d.entry_id for d in deliveries))
         return len(rows)
 
-    def run(self, stop: threading.Event, poll: timedelta = timedelta(milliseconds=200)) -> None:
+    def run(self, stop: threading.Event, poll: timedelta = _POLL) -> None:
         """Drain until ``stop`` is set; a failed batch stays pending and is retried."""
-        while not stop.is_set():
-            try:
-                self.drain_once(block=poll)
-            except Exception:
-                log.exception("analytics sink batch failed; it stays pending and is retried")
-                stop.wait(poll.total_seconds())
+        self._poll = poll
+        self._loops.run(stop)
+
+    def health(self) -> LoopHealth:
+        return self._loops.health()
+
+    def _iteration(self, _loop: str) -> None:
+        self.drain_once(block=self._poll)
 
     @staticmethod
     def _row(event: UsageEvent) -> list[Any]:

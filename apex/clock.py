@@ -11,6 +11,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from apex.errors import ClockNotPublished
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -87,7 +89,9 @@ class RedisClock:
     def now(self) -> datetime:
         raw = self._store.get(self._key)
         if raw is None:
-            raise RuntimeError(f"no instant is published at {self._key!r}; is the test clock set?")
+            raise ClockNotPublished(
+                f"no instant is published at {self._key!r}; is the test clock set?"
+            )
         return _EPOCH + timedelta(microseconds=int(raw))
 
     @staticmethod

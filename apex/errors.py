@@ -30,3 +30,11 @@ class ServiceUnavailable(ApexError):
     """A backing store could not be reached; nothing was admitted or billed."""
 
     retryable = True
+
+
+class LedgerUnavailable(ServiceUnavailable):
+    """The billing ledger could not be reached; nothing was billed."""
+
+
+class ClockNotPublished(ApexError):
+    """A platform process reads the published test clock, and nobody has published it."""

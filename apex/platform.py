@@ -1,15 +1,14 @@
-"""Assembles one platform instance from its connection settings.
+"""The composition root: one platform instance built from :class:`~apex.settings.PlatformSettings`.
 
 Two ``Platform`` objects built from the same settings behave as two replicas: they share only
-Redis, PostgreSQL and ClickHouse, never Python state.
+Redis, PostgreSQL and ClickHouse, never Python state. Each process (gateway, orchestration
+worker) builds one; code running the platform in its own process builds as many as it needs.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import redis
@@ -17,41 +16,58 @@ from psycopg_pool import ConnectionPool
 
 from apex.analytics import AnalyticsQueries, AnalyticsSink, ClickHouseGateway
 from apex.billing import BillingLedger
+from apex.charges import Charges
 from apex.clock import Clock
 from apex.enforcement import TierEnforcer
+from apex.gateway.api_keys import ApiKeys
 from apex.requests import RequestService
+from apex.runs import RunLog
+from apex.settings import PlatformSettings
+from apex.streams import LoopHealth
 from apex.tenants import TenantRegistry
 from apex.usage import UsagePublisher
 
+__all__ = ["AnalyticsWorker", "Platform", "PlatformSettings"]
 
-@dataclass(frozen=True)
-class PlatformConfig:
-    redis_url: str
-    #: DSN of the platform's own non-owner role (never the schema owner).
-    postgres_dsn: str
-    lease: timedelta = timedelta(seconds=30)
-    redis_timeout: timedelta = timedelta(milliseconds=500)
-    pool_size: int = 10
-    extra: dict[str, Any] = field(default_factory=dict)
+#: the longest a stream read blocks (seconds), on top of the store timeout
+_LONGEST_BLOCK = 2.0
 
 
 class Platform:
-    def __init__(self, config: PlatformConfig, clock: Clock) -> None:
-        self.config = config
+    def __init__(self, settings: PlatformSettings, clock: Clock) -> None:
+        self.settings = settings
         self.clock = clock
-        timeout = config.redis_timeout.total_seconds()
+        timeout = settings.redis_timeout.total_seconds()
         self.redis = redis.Redis.from_url(
-            config.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            settings.redis_url.get_secret_value(), socket_timeout=timeout,
+            socket_connect_timeout=timeout,
         )
-        self.pool = ConnectionPool(
-            config.postgres_dsn, min_size=1, max_size=config.pool_size, open=True,
-            kwargs={"autocommit": True}, name="apex-platform",
+        self.pool: ConnectionPool[Any] = ConnectionPool(
+            settings.postgres_dsn.get_secret_value(), min_size=1, max_size=settings.pool_size,
+            open=True, kwargs={"autocommit": True}, name="apex-platform",
         )
-        self.enforcer = TierEnforcer(self.redis, clock, lease=config.lease)
+        self.enforcer = TierEnforcer(self.redis, clock, lease=settings.lease)
         self.ledger = BillingLedger(self.pool)
         self.usage = UsagePublisher(self.redis)
+        self.charges = Charges(self.ledger, self.usage, clock)
         self.tenants = TenantRegistry(self.pool, self.enforcer, clock)
-        self.requests = RequestService(self.enforcer, self.ledger, self.usage, clock)
+        self.requests = RequestService(self.enforcer, self.charges)
+        self.api_keys = ApiKeys(self.pool, clock)
+        self.runs = RunLog(self.pool, clock)
+
+    def stream_client(self) -> redis.Redis:
+        """A Redis client for blocking stream reads (up to a second or two); the caller closes
+        it. Its timeout bounds a read, so a store that stops answering fails the read."""
+        timeout = self.settings.redis_timeout.total_seconds()
+        return redis.Redis.from_url(
+            self.settings.redis_url.get_secret_value(), socket_timeout=timeout + _LONGEST_BLOCK,
+            socket_connect_timeout=timeout,
+        )
+
+    def check_database(self) -> None:
+        """Raises if PostgreSQL does not answer within the pool's timeout."""
+        with self.pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
 
     def start(self) -> Platform:
         self.enforcer.publish_catalog()
@@ -67,7 +83,9 @@ class AnalyticsWorker:
     an in-process chDB); with a networked ClickHouse it can run anywhere."""
 
     def __init__(self, redis_url: str, clickhouse: Callable[[], Any]) -> None:
-        self._redis = redis.Redis.from_url(redis_url)
+        self._redis = redis.Redis.from_url(
+            redis_url, socket_timeout=_LONGEST_BLOCK + 1, socket_connect_timeout=1
+        )
         self.gateway = ClickHouseGateway(clickhouse)
         self.queries = AnalyticsQueries(self.gateway)
         self._sink = AnalyticsSink(self._redis, self.gateway)
@@ -79,6 +97,9 @@ class AnalyticsWorker:
     def start(self) -> AnalyticsWorker:
         self._thread.start()
         return self
+
+    def health(self) -> LoopHealth:
+        return self._sink.health()
 
     def close(self) -> None:
         self._stop.set()

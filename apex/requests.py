@@ -7,27 +7,21 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
-import redis
-
-from apex import catalog, validation
-from apex.billing import BillingEvent, BillingKind, BillingLedger
-from apex.clock import Clock, epoch_millis
+from apex import catalog, refusals, validation
+from apex.billing import BillingKind
+from apex.charges import Charge, Charges
 from apex.enforcement import Admission, Decision, TierEnforcer
 from apex.errors import ServiceUnavailable
-from apex.usage import UsageEvent, UsagePublisher, event_id
+from apex.refusals import Refusal, RefusalReason
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Outcome", "RefusalReason", "RequestResult", "RequestService"]
 
 
 class Outcome(StrEnum):
     ADMITTED = "admitted"
     REFUSED = "refused"
-
-
-class RefusalReason(StrEnum):
-    QUOTA_EXHAUSTED = "quota_exhausted"
-    CONCURRENCY_LIMIT = "concurrency_limit"
-    SERVICE_UNAVAILABLE = "service_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +45,9 @@ class RequestResult:
 
 
 class RequestService:
-    def __init__(
-        self,
-        enforcer: TierEnforcer,
-        ledger: BillingLedger,
-        usage: UsagePublisher,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, enforcer: TierEnforcer, charges: Charges) -> None:
         self._enforcer = enforcer
-        self._ledger = ledger
-        self._usage = usage
-        self._clock = clock
+        self._charges = charges
 
     def submit(self, tenant_id: str, request_id: str, units: int = 1) -> RequestResult:
         """Admit and bill one request, or refuse it having changed nothing.
@@ -75,9 +61,11 @@ class RequestService:
         try:
             admission = self._enforcer.admit(tenant_id, request_id, units)
         except ServiceUnavailable as exc:
-            return self._unavailable(tenant_id, request_id, str(exc))
+            return self._refused(tenant_id, request_id, refusals.of_error(exc))
         if admission.decision in (Decision.QUOTA_EXHAUSTED, Decision.CONCURRENCY_LIMIT):
-            return self._refusal(admission)
+            return self._refused(
+                tenant_id, request_id, refusals.of_admission(admission), admission
+            )
         if admission.decision is Decision.DUPLICATE:
             return RequestResult(
                 Outcome.ADMITTED, tenant_id, request_id, "already admitted; not billed again",
@@ -87,63 +75,37 @@ class RequestService:
             billed = self._bill(admission)
         except ServiceUnavailable as exc:
             self._enforcer.refund(admission)
-            return self._unavailable(tenant_id, request_id, str(exc))
+            return self._refused(tenant_id, request_id, refusals.of_error(exc))
         return RequestResult(
             Outcome.ADMITTED, tenant_id, request_id, "admitted",
             tier=admission.tier, quota_used=admission.quota_used,
             quota_limit=admission.quota_limit, billed_micros=billed,
         )
 
-    def finish(self, tenant_id: str, run_id: str) -> None:
-        self._enforcer.release(validation.tenant_id(tenant_id), validation.request_id(run_id))
+    def finish(self, tenant_id: str, request_id: str) -> None:
+        """The request's work is done: its concurrency slot is free (its quota stays used)."""
+        self._enforcer.release(validation.tenant_id(tenant_id), validation.request_id(request_id))
 
     def _bill(self, admission: Admission) -> int:
-        tier = catalog.tier(admission.tier)
-        amount = tier.metered_price_per_request_micros * admission.units
-        now = self._clock.now()
-        event = BillingEvent(
-            admission.tenant_id, BillingKind.REQUEST, admission.request_id, admission.period,
-            admission.tier, admission.units, amount, now,
-        )
-        if self._ledger.record(event):
-            usage = UsageEvent(
-                event_id(admission.tenant_id, BillingKind.REQUEST.value, admission.request_id),
-                admission.tenant_id, BillingKind.REQUEST.value, admission.request_id,
-                admission.period, admission.tier, admission.units, amount, epoch_millis(now),
+        amount = catalog.tier(admission.tier).metered_price_per_request_micros * admission.units
+        self._charges.record(
+            Charge(
+                admission.tenant_id, BillingKind.REQUEST, admission.request_id, admission.period,
+                admission.tier, admission.units, amount,
             )
-            try:
-                self._usage.publish(usage)
-            except (redis.ConnectionError, redis.TimeoutError):
-                # The ledger is the record and the request was served; analytics misses this
-                # event until it is re-published (same event id, so never counted twice).
-                log.error("usage event %s not published; the ledger holds it", usage.event_id)
+        )
         return amount
 
     @staticmethod
-    def _refusal(admission: Admission) -> RequestResult:
-        current = catalog.tier(admission.tier)
-        upgrade = catalog.next_tier(current)
-        if admission.decision is Decision.QUOTA_EXHAUSTED:
-            reason = RefusalReason.QUOTA_EXHAUSTED
-            message = (
-                f"the {current.name} tier's {admission.quota_limit:,} requests this month are used"
-            )
-        else:
-            reason = RefusalReason.CONCURRENCY_LIMIT
-            message = f"the {current.name} tier runs at most {admission.max_running} at once"
-        if upgrade is not None:
-            message += f"; upgrade to {upgrade.name} for more"
+    def _refused(
+        tenant_id: str, request_id: str, refusal: Refusal, admission: Admission | None = None
+    ) -> RequestResult:
+        if refusal.reason is RefusalReason.SERVICE_UNAVAILABLE:
+            log.warning("request %s of %s refused: %s", request_id, tenant_id, refusal.message)
         return RequestResult(
-            Outcome.REFUSED, admission.tenant_id, admission.request_id, message,
-            reason=reason, retryable=reason is RefusalReason.CONCURRENCY_LIMIT,
-            offer=upgrade.name if upgrade else None, tier=current.name,
-            quota_used=admission.quota_used, quota_limit=admission.quota_limit,
-        )
-
-    @staticmethod
-    def _unavailable(tenant_id: str, request_id: str, message: str) -> RequestResult:
-        log.warning("request %s of %s refused: %s", request_id, tenant_id, message)
-        return RequestResult(
-            Outcome.REFUSED, tenant_id, request_id, message,
-            reason=RefusalReason.SERVICE_UNAVAILABLE, retryable=True,
+            Outcome.REFUSED, tenant_id, request_id, refusal.message, reason=refusal.reason,
+            retryable=refusal.retryable, offer=refusal.offer,
+            tier=admission.tier if admission else None,
+            quota_used=admission.quota_used if admission else None,
+            quota_limit=admission.quota_limit if admission else None,
         )

@@ -1,9 +1,6 @@
-"""What every platform process (gateway, orchestration worker) shares: its settings, read from
-``APEX_PLATFORM_*`` environment variables, its clock, its health endpoint, and a clean stop on
-SIGTERM or SIGINT.
-
-Secrets (store addresses with passwords, the LLM key) arrive through the environment, never on
-the command line, so that ``ps`` never shows them; they are never logged.
+"""What every platform process (gateway, orchestration worker) shares besides its settings
+(``apex.settings``): its arguments, its logging, its health endpoint, and a clean stop on
+SIGTERM or SIGINT. Secrets are never logged.
 """
 
 from __future__ import annotations
@@ -16,87 +13,10 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
-from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import redis
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from apex import keys
-from apex.catalog import ModelSize
-from apex.clock import Clock, RedisClock, SystemClock
-from apex.errors import InvalidInput
-
 log = logging.getLogger(__name__)
-
-
-class ClockSource(StrEnum):
-    SYSTEM = "system"
-    #: the instant a test clock publishes in Redis (``apex.clock.RedisClock``)
-    REDIS = "redis"
-
-
-class ProcessSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="APEX_PLATFORM_", extra="forbid", frozen=True)
-
-    redis_url: SecretStr
-    #: libpq DSN of the platform's non-owner role (``host=/socket/dir`` works across processes).
-    postgres_dsn: SecretStr
-    #: separates deployments sharing one Redis (job stream and test clock are per namespace).
-    namespace: str = Field("default", pattern=r"^[a-z0-9-]{1,40}$")
-    #: any OpenAI-compatible endpoint, e.g. ``https://api.openai.com/v1``.
-    llm_base_url: str
-    llm_api_key: SecretStr
-    llm_model_small: str = "apex-small"
-    llm_model_medium: str = "apex-medium"
-    llm_model_large: str = "apex-large"
-    llm_timeout_seconds: float = Field(30.0, gt=0, le=600)
-    llm_max_retries: int = Field(2, ge=0, le=10)
-    clock: ClockSource = ClockSource.SYSTEM
-    lease_seconds: float = Field(30.0, gt=0, le=3600)
-    #: largest WebSocket message a client may send; larger ones close with code 1009.
-    max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
-    worker_threads: int = Field(8, ge=1, le=256)
-
-    @classmethod
-    def from_environment(cls) -> ProcessSettings:
-        try:
-            return cls()  # required fields come from the environment
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"APEX_PLATFORM_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-                for e in exc.errors()
-            )
-            raise InvalidInput(f"bad platform settings ({problems})") from None
-
-    @classmethod
-    def for_process(cls) -> ProcessSettings:
-        """The settings, or exit with status 2 and one line saying what is wrong."""
-        try:
-            return cls.from_environment()
-        except InvalidInput as exc:
-            print(f"not started: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-
-    @property
-    def lease(self) -> timedelta:
-        return timedelta(seconds=self.lease_seconds)
-
-    def model_names(self) -> dict[ModelSize, str]:
-        return {
-            ModelSize.SMALL: self.llm_model_small,
-            ModelSize.MEDIUM: self.llm_model_medium,
-            ModelSize.LARGE: self.llm_model_large,
-        }
-
-    def build_clock(self) -> Clock:
-        if self.clock is ClockSource.SYSTEM:
-            return SystemClock()
-        client = redis.Redis.from_url(self.redis_url.get_secret_value())
-        return RedisClock(client, keys.test_clock(self.namespace))
 
 
 def parse_arguments(role: str, argv: list[str] | None = None) -> argparse.Namespace:
@@ -124,9 +44,12 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
 
 
 @contextlib.contextmanager
-def health_endpoint(host: str, port: int, report: Callable[[], dict[str, Any]]) -> Iterator[None]:
-    """Serve ``GET /healthz`` on ``host:port`` from a thread: 200 with ``report()`` as JSON, or
-    503 if ``report`` raises (a store the process needs is unreachable)."""
+def health_endpoint(
+    host: str, port: int, report: Callable[[], tuple[bool, dict[str, Any]]]
+) -> Iterator[None]:
+    """Serve ``GET /healthz`` on ``host:port`` from a thread. ``report()`` says whether the
+    process is serving, with details: 200 if it is, 503 if it is not or if ``report`` raises
+    (a store the process needs is unreachable)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -134,9 +57,14 @@ def health_endpoint(host: str, port: int, report: Callable[[], dict[str, Any]]) 
                 self._answer(404, {"error": "not found; try /healthz"})
                 return
             try:
-                self._answer(200, {"status": "ok", **report()})
+                serving, details = report()
             except Exception as exc:
                 self._answer(503, {"status": "unavailable", "error": type(exc).__name__})
+                return
+            if serving:
+                self._answer(200, {"status": "ok", **details})
+            else:
+                self._answer(503, {"status": "unavailable", **details})
 
         def _answer(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()

@@ -1,7 +1,7 @@
 """``python -m apex.gateway --port N``: a gateway process (WebSocket at ``/v1/runs``, health at
 ``/healthz`` on the same port).
 
-Settings come from ``APEX_PLATFORM_*`` environment variables (``apex.runtime``). SIGTERM or
+Settings come from ``APEX_PLATFORM_*`` environment variables (``apex.settings``). SIGTERM or
 SIGINT closes the listener and the open connections; runs in progress go on in the workers.
 """
 
@@ -11,11 +11,12 @@ import asyncio
 from collections.abc import Callable
 
 from apex.gateway.server import Gateway
-from apex.runtime import ProcessSettings, configure_logging, parse_arguments, stop_on_signals
+from apex.runtime import configure_logging, parse_arguments, stop_on_signals
+from apex.settings import PlatformSettings
 
 
 async def _serve(host: str, port: int) -> None:
-    settings = ProcessSettings.for_process()
+    settings = PlatformSettings.for_process()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     stop_on_signals(lambda: _call_soon(loop, stop.set))

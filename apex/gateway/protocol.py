@@ -54,7 +54,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from apex.errors import ApexError
+from apex.gateway.errors import ProtocolError
+from apex.money import micros_to_dollars
+from apex.refusals import Refusal
+from apex.runs.model import RunEvent, RunEventKind, RunState
+
+__all__ = ["ProtocolError", "RunState"]
 
 PATH = "/v1/runs"
 HEALTH_PATH = "/healthz"
@@ -91,22 +96,6 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal_error"
 
 
-class RunState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-class ProtocolError(ApexError):
-    """A client message the gateway cannot act on; answered with an ``error`` message."""
-
-    def __init__(self, code: ErrorCode, message: str, reply_to: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reply_to = reply_to
-
-
 @dataclass(frozen=True, slots=True)
 class StartRun:
     id: str
@@ -137,6 +126,12 @@ def parse(text: str) -> ClientMessage:
     except ValueError as exc:
         raise ProtocolError(
             ErrorCode.MALFORMED_JSON, f"the message is not valid JSON ({exc})"
+        ) from None
+    except RecursionError:
+        # json.loads raises this, not ValueError, for nesting deeper than the interpreter's
+        # recursion limit (about a thousand levels fit in a few kilobytes).
+        raise ProtocolError(
+            ErrorCode.MALFORMED_JSON, "the message is nested too deeply to be a message"
         ) from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "a message must be a JSON object")
@@ -197,14 +192,11 @@ def accepted(reply_to: str, request_id: str, *, duplicate: bool) -> dict[str, An
     }
 
 
-def refused(
-    reply_to: str, request_id: str, reason: str, message: str, *, retryable: bool,
-    offer: str | None,
-) -> dict[str, Any]:
+def refused(reply_to: str, request_id: str, refusal: Refusal) -> dict[str, Any]:
     return {
         "type": MessageType.REFUSED, "id": new_id(), "reply_to": reply_to,
-        "request_id": request_id, "reason": reason, "message": message,
-        "retryable": retryable, "offer": offer,
+        "request_id": request_id, "reason": refusal.reason.value, "message": refusal.message,
+        "retryable": refusal.retryable, "offer": refusal.offer,
     }
 
 
@@ -220,6 +212,37 @@ def error(code: ErrorCode, message: str, reply_to: str | None = None) -> dict[st
         "type": MessageType.ERROR, "id": new_id(), "reply_to": reply_to, "code": code,
         "message": message,
     }
+
+
+_EVENT_TYPES = {
+    RunEventKind.PROGRESS: MessageType.PROGRESS,
+    RunEventKind.RESULT: MessageType.RESULT,
+    RunEventKind.FAILED: MessageType.FAILED,
+}
+_MICROS = "_micros"
+
+
+def dollars(micros: int) -> str:
+    """Money on the wire: a decimal string in US dollars with six places."""
+    return str(micros_to_dollars(micros))
+
+
+def event_message(event: RunEvent) -> dict[str, Any]:
+    """A run's logged event as the wire message a client receives: money in ``*_micros``
+    fields becomes the dollar string of the field without the suffix, in nested calls too."""
+    return run_event(_EVENT_TYPES[event.kind], event.run_id, event.seq, **_wire(event.body))
+
+
+def _wire(body: dict[str, Any]) -> dict[str, Any]:
+    shown: dict[str, Any] = {}
+    for name, value in body.items():
+        if name.endswith(_MICROS):
+            shown[name.removesuffix(_MICROS)] = dollars(int(value))
+        elif isinstance(value, list):
+            shown[name] = [_wire(v) if isinstance(v, dict) else v for v in value]
+        else:
+            shown[name] = value
+    return shown
 
 
 def run_event(kind: MessageType, request_id: str, seq: int, **fields: Any) -> dict[str, Any]:

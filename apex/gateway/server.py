@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any
 
@@ -15,13 +16,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from apex.gateway import protocol
-from apex.gateway.api_keys import ApiKeys
 from apex.gateway.session import GatewaySession, RunDesk
-from apex.orchestration.runs import AsyncRunStore
-from apex.platform import Platform, PlatformConfig
-from apex.runtime import ProcessSettings
+from apex.platform import Platform
+from apex.runs import RunEventNotices, RunIntake
+from apex.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
+
+#: threads for the store calls of every connection (admissions, run log reads)
+_STORE_THREADS = 64
 
 
 def bearer_key(request: Request) -> str | None:
@@ -31,23 +34,23 @@ def bearer_key(request: Request) -> str | None:
 
 
 class Gateway:
-    def __init__(self, settings: ProcessSettings) -> None:
+    def __init__(self, settings: PlatformSettings) -> None:
         self._settings = settings
-        config = PlatformConfig(
-            redis_url=settings.redis_url.get_secret_value(),
-            postgres_dsn=settings.postgres_dsn.get_secret_value(),
-            lease=settings.lease,
-        )
-        self._platform = Platform(config, settings.build_clock()).start()
-        self._keys = ApiKeys(self._platform.pool, self._platform.clock)
+        self._platform = Platform(settings, settings.build_clock()).start()
         self._redis = redis.asyncio.Redis.from_url(settings.redis_url.get_secret_value())
-        store = AsyncRunStore(self._redis, settings.namespace)
-        self._desk = RunDesk(self._platform.enforcer, store)
+        self._notices = RunEventNotices(settings.postgres_dsn.get_secret_value()).start()
+        self._desk = RunDesk(
+            self._platform.enforcer, self._platform.runs,
+            RunIntake(self._redis, settings.namespace), self._notices,
+        )
         self._tenants: weakref.WeakKeyDictionary[ServerConnection, str] = (
             weakref.WeakKeyDictionary()
         )
 
     async def serve(self, host: str, port: int, stop: asyncio.Event) -> None:
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(_STORE_THREADS, thread_name_prefix="stores")
+        )
         async with serve(
             self._handle, host, port, process_request=self._handshake,
             max_size=self._settings.max_message_bytes, server_header=None,
@@ -56,6 +59,7 @@ class Gateway:
             await stop.wait()
 
     async def close(self) -> None:
+        self._notices.close()
         await self._redis.aclose()
         self._platform.close()
 
@@ -64,13 +68,16 @@ class Gateway:
         if request.path == protocol.HEALTH_PATH:
             try:
                 await self._redis.ping()
+                await asyncio.to_thread(self._platform.check_database)
             except Exception:
                 return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "stores unreachable\n")
             return connection.respond(HTTPStatus.OK, "ok\n")
         if request.path != protocol.PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, f"connect to {protocol.PATH}\n")
         key = bearer_key(request)
-        tenant_id = await asyncio.to_thread(self._keys.tenant_for, key) if key else None
+        tenant_id = (
+            await asyncio.to_thread(self._platform.api_keys.tenant_for, key) if key else None
+        )
         if tenant_id is None:
             return connection.respond(
                 HTTPStatus.UNAUTHORIZED,

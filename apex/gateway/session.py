@@ -1,100 +1,145 @@
 """One client connection's conversation, independent of the transport: the WebSocket server
 feeds it frames, an in-process client can feed it strings. Messages are described in
-``apex.gateway.protocol``.
+``apex.gateway.protocol``; runs, their records and events in ``apex.runs``.
 
 A run belongs to the tenant, not to the connection: a client that disconnects leaves its run
 working, and any later connection of the tenant can resume it by request id.
+
+A request id is decided once: while its admission is being decided, every connection that sends
+it waits for, and gets, that decision. An admitted id names its run forever; a refused id is
+free again, and the next ``run.start`` with it is decided afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from apex import catalog
+from apex import refusals
 from apex.enforcement import Decision, TierEnforcer
-from apex.errors import ApexError, ServiceUnavailable, UnknownTenant
+from apex.errors import ApexError, ServiceUnavailable
 from apex.gateway import protocol
-from apex.gateway.protocol import (
-    ErrorCode,
-    ProtocolError,
-    QueryRun,
-    ResumeRun,
-    StartRun,
-)
-from apex.orchestration.runs import AsyncRunStore, RunJob
+from apex.gateway.protocol import ErrorCode, ProtocolError, QueryRun, ResumeRun, StartRun
+from apex.refusals import Refusal
+from apex.runs import Claim, RunEventNotices, RunIntake, RunJob, RunLog, RunState
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+#: a follower reads the log again at least this often, notice or not
 _FOLLOW_BLOCK = timedelta(seconds=1)
 _CLOSE_GRACE = timedelta(seconds=2)
+#: how long a second sender of a request id waits for the first one's decision
+_DECISION_WAIT = timedelta(seconds=10)
+_DECISION_POLL = 0.02
 
 
 class RunDesk:
-    """Admission and event streams for every session of one gateway process."""
+    """Admission, intake and event relay for every session of one gateway process."""
 
-    def __init__(self, enforcer: TierEnforcer, store: AsyncRunStore) -> None:
+    def __init__(
+        self, enforcer: TierEnforcer, runs: RunLog, intake: RunIntake, notices: RunEventNotices
+    ) -> None:
         self._enforcer = enforcer
-        self.store = store
+        self.runs = runs
+        self._intake = intake
+        self._notices = notices
 
     async def start(self, tenant_id: str, message: StartRun) -> dict[str, Any]:
         """Admit and queue a new run, or attach to the run that already has this request id.
         Returns the reply: accepted, or refused having counted nothing."""
+        claim = await asyncio.to_thread(
+            self.runs.claim, tenant_id, message.request_id, message.task
+        )
+        if not claim.won:
+            return await self._answer_as_decided(tenant_id, message, claim)
+        refusal = await self._decide(tenant_id, message)
+        if refusal is not None:
+            return protocol.refused(message.id, message.request_id, refusal)
+        return protocol.accepted(message.id, message.request_id, duplicate=False)
+
+    async def follow(self, tenant_id: str, run_id: str, after: int, send: Send) -> None:
+        """Send the run's events numbered above ``after``, live, until its last one."""
+        this = asyncio.current_task()
+        with self._notices.watching(tenant_id, run_id) as grown:
+            if await asyncio.to_thread(self.runs.state, tenant_id, run_id) is None:
+                await send(protocol.error(ErrorCode.UNKNOWN_RUN, f"run {run_id} was not admitted"))
+                return
+            while True:
+                if this is not None and this.cancelling():
+                    raise asyncio.CancelledError
+                grown.clear()
+                events = await asyncio.to_thread(self.runs.events_after, tenant_id, run_id, after)
+                for event in events:
+                    await send(protocol.event_message(event))
+                    after = event.seq
+                    if event.terminal:
+                        return
+                if not events:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(grown.wait(), _FOLLOW_BLOCK.total_seconds())
+
+    async def _decide(self, tenant_id: str, message: StartRun) -> Refusal | None:
+        """Admit the claimed request id and queue its run; the refusal if it is not admitted
+        (recorded, so every waiting sender of the id gets the same)."""
         rid = message.request_id
-        if not await self.store.claim(tenant_id, rid):
-            return protocol.accepted(message.id, rid, duplicate=True)
         try:
             admission = await asyncio.to_thread(self._enforcer.admit, tenant_id, rid, 1)
-        except (ServiceUnavailable, UnknownTenant) as exc:
-            await self.store.forget(tenant_id, rid)
-            reason = "service_unavailable" if exc.retryable else "unknown_tenant"
-            return protocol.refused(
-                message.id, rid, reason, str(exc), retryable=exc.retryable, offer=None
-            )
+        except ApexError as exc:
+            return await self._refuse(tenant_id, rid, refusals.of_error(exc))
         if admission.decision is Decision.DUPLICATE:
-            await self.store.forget(tenant_id, rid)
-            return protocol.refused(
-                message.id, rid, "request_id_used",
-                "this request id was already used by another request; use a new one",
-                retryable=False, offer=None,
-            )
+            return await self._refuse(tenant_id, rid, refusals.request_id_used())
         if not admission.admitted:
-            await self.store.forget(tenant_id, rid)
-            return _refusal(message, admission.decision, admission.tier, admission.max_running)
+            return await self._refuse(tenant_id, rid, refusals.of_admission(admission))
         job = RunJob(
             tenant_id, rid, admission.tier, admission.period, admission.units, message.task
         )
         try:
-            await self.store.enqueue(job)
-        except Exception:
+            await asyncio.to_thread(self.runs.admitted, job)
+            await self._intake.enqueue(job)
+        except Exception as exc:
+            log.warning("run %s of %s not queued (%s); refunded", rid, tenant_id, exc)
             await asyncio.to_thread(self._enforcer.refund, admission)
-            await self.store.forget(tenant_id, rid)
-            raise
-        return protocol.accepted(message.id, rid, duplicate=False)
+            unavailable = ServiceUnavailable(
+                "the platform could not queue the run; nothing was counted, retry shortly"
+            )
+            return await self._refuse(tenant_id, rid, refusals.of_error(unavailable))
+        return None
 
-    async def follow(self, tenant_id: str, run_id: str, after: int, send: Send) -> None:
-        """Send the run's events numbered above ``after``, live, until its last one."""
-        position = b"0"
-        this = asyncio.current_task()
-        while True:
-            if this is not None and this.cancelling():
-                # A cancel the store client's read swallowed (redis-py's read timeout racing the
-                # cancel under Python 3.11's asyncio.timeout): honour it between reads.
-                raise asyncio.CancelledError
-            entries = await self.store.events(tenant_id, run_id, position, _FOLLOW_BLOCK)
-            if not entries and await self.store.state(tenant_id, run_id) is None:
-                await send(protocol.error(ErrorCode.UNKNOWN_RUN, f"run {run_id} was not admitted"))
-                return
-            for entry_id, event in entries:
-                position = entry_id
-                if event["seq"] > after:
-                    await send(event)
-                if event["type"] in protocol.TERMINAL_TYPES:
-                    return
+    async def _refuse(self, tenant_id: str, run_id: str, refusal: Refusal) -> Refusal:
+        try:
+            await asyncio.to_thread(self.runs.refused, tenant_id, run_id, refusal.as_record())
+        except Exception:
+            # The id stays claimed until its decision goes stale; the answer is still given.
+            log.exception("refusal of run %s of %s not recorded", run_id, tenant_id)
+        return refusal
+
+    async def _answer_as_decided(
+        self, tenant_id: str, message: StartRun, claim: Claim
+    ) -> dict[str, Any]:
+        """Another connection holds (or held) the decision on this request id: its answer."""
+        deadline = time.monotonic() + _DECISION_WAIT.total_seconds()
+        current: Claim | None = claim
+        while current is not None and current.state is RunState.DECIDING:
+            if time.monotonic() > deadline:
+                stuck = ServiceUnavailable(
+                    "this request id is still being decided; send it again shortly"
+                )
+                return protocol.refused(
+                    message.id, message.request_id, refusals.of_error(stuck)
+                )
+            await asyncio.sleep(_DECISION_POLL)
+            current = await asyncio.to_thread(self.runs.decision, tenant_id, message.request_id)
+        if current is not None and current.state is RunState.REFUSED and current.refusal:
+            return protocol.refused(
+                message.id, message.request_id, Refusal.from_record(current.refusal)
+            )
+        return protocol.accepted(message.id, message.request_id, duplicate=True)
 
 
 class GatewaySession:
@@ -127,8 +172,8 @@ class GatewaySession:
 
     async def close(self) -> None:
         """The connection ended: stop streaming (the runs themselves go on). A relay that has
-        not stopped within the grace period (its store read can be slow to give up) is left to
-        end on its own rather than hold up the connection's close."""
+        not stopped within the grace period is left to end on its own rather than hold up the
+        connection's close."""
         relays = list(self._followers.values())
         self._followers.clear()
         for task in relays:
@@ -146,7 +191,7 @@ class GatewaySession:
             if reply["type"] == protocol.MessageType.ACCEPTED:
                 self._follow(message.request_id, 0)
             return
-        found = await self._desk.store.state(self.tenant_id, message.request_id)
+        found = await asyncio.to_thread(self._desk.runs.state, self.tenant_id, message.request_id)
         if found is None:
             await self._send(
                 protocol.error(
@@ -174,23 +219,3 @@ class GatewaySession:
             # A closed connection ends the relay quietly; anything else is worth a line.
             if type(exc).__name__ not in {"ConnectionClosedOK", "ConnectionClosedError"}:
                 log.exception("events of run %s not relayed", run_id)
-
-
-def _refusal(
-    message: StartRun, decision: Decision, tier_name: str, max_running: int
-) -> dict[str, Any]:
-    tier = catalog.tier(tier_name)
-    upgrade = catalog.next_tier(tier)
-    if decision is Decision.QUOTA_EXHAUSTED:
-        reason = "quota_exhausted"
-        text = f"the {tier.name} tier's {tier.requests_per_month:,} requests this month are used"
-    else:
-        reason = "concurrency_limit"
-        text = f"the {tier.name} tier runs at most {max_running} at once"
-    if upgrade is not None:
-        text += f"; upgrade to {upgrade.name} for more"
-    return protocol.refused(
-        message.id, message.request_id, reason, text,
-        retryable=decision is Decision.CONCURRENCY_LIMIT,
-        offer=upgrade.name if upgrade else None,
-    )

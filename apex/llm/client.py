@@ -12,13 +12,7 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from apex.catalog import ModelSize
-from apex.errors import ApexError
-
-
-class LlmUnavailable(ApexError):
-    """The model endpoint failed or gave an answer that cannot be used; nothing was billed."""
-
-    retryable = True
+from apex.llm.errors import LlmUnavailable
 
 
 @dataclass(frozen=True, slots=True)

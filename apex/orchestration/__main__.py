@@ -1,55 +1,56 @@
 """``python -m apex.orchestration --port N``: an orchestration worker process.
 
-Settings come from ``APEX_PLATFORM_*`` environment variables (``apex.runtime``); ``--port``
-serves ``GET /healthz``. SIGTERM or SIGINT stops it after its in-flight runs.
+Settings come from ``APEX_PLATFORM_*`` environment variables (``apex.settings``); ``--port``
+serves ``GET /healthz``: 200 while every loop of the worker is serving and the stores answer,
+503 otherwise. SIGTERM or SIGINT stops it after its in-flight runs.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
+from typing import Any
 
-import redis
-
+from apex.errors import InvalidInput
 from apex.llm.client import LlmClient
-from apex.orchestration.runs import RunStore
 from apex.orchestration.supervisor import Supervisor
 from apex.orchestration.worker import OrchestrationWorker
-from apex.platform import Platform, PlatformConfig
-from apex.runtime import (
-    ProcessSettings,
-    configure_logging,
-    health_endpoint,
-    parse_arguments,
-    stop_on_signals,
-)
+from apex.platform import Platform
+from apex.runs import RunDispatch
+from apex.runtime import configure_logging, health_endpoint, parse_arguments, stop_on_signals
+from apex.settings import PlatformSettings
 
 
 def main() -> None:
     args = parse_arguments("orchestration")
     configure_logging(args.name)
-    settings = ProcessSettings.for_process()
+    settings = PlatformSettings.for_process()
+    try:
+        base_url, api_key = settings.llm_endpoint()
+    except InvalidInput as exc:
+        print(f"not started: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     stop = threading.Event()
     stop_on_signals(stop.set)
-    config = PlatformConfig(
-        redis_url=settings.redis_url.get_secret_value(),
-        postgres_dsn=settings.postgres_dsn.get_secret_value(),
-        lease=settings.lease,
-    )
-    platform = Platform(config, settings.build_clock())
+    platform = Platform(settings, settings.build_clock())
     llm = LlmClient(
-        settings.llm_base_url, settings.llm_api_key.get_secret_value(), settings.model_names(),
-        timeout=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries,
+        base_url, api_key, settings.model_names(), timeout=settings.llm_timeout_seconds,
+        max_retries=settings.llm_max_retries,
     )
-    jobs = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    jobs = platform.stream_client()
     try:
+        dispatch = RunDispatch(jobs, settings.namespace, claim_idle=settings.job_claim_idle)
         worker = OrchestrationWorker(
-            platform, RunStore(jobs, settings.namespace), Supervisor(llm),
-            name=args.name, threads=settings.worker_threads,
+            platform, dispatch, Supervisor(llm), name=args.name, threads=settings.worker_threads,
         )
 
-        def health() -> dict[str, object]:
+        def health() -> tuple[bool, dict[str, Any]]:
             platform.redis.ping()
-            return {"role": "orchestration", "name": args.name}
+            loops = worker.health()
+            return loops.serving, {
+                "role": "orchestration", "name": args.name, "loops": loops.loops,
+                "alive": loops.alive, "failing": loops.failing, "restarts": loops.restarts,
+            }
 
         with health_endpoint(args.host, args.port, health):
             worker.run(stop)

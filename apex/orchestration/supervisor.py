@@ -13,6 +13,7 @@ from apex.catalog import ModelSize
 from apex.llm.client import LlmClient, LlmUsage
 from apex.orchestration.agents import PIPELINE, SubAgent, model_for
 from apex.orchestration.pricing import call_cost_micros
+from apex.runs.model import StepState
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +29,7 @@ class Progress:
     agent: str
     step: int
     steps: int
-    #: "started" or "finished"
-    state: str
+    state: StepState
     model: ModelSize
     cost_micros: int | None = None
 
@@ -58,12 +58,12 @@ class Supervisor:
         steps = len(PIPELINE)
         for step, agent in enumerate(PIPELINE, start=1):
             model = model_for(agent, tier)
-            report(Progress(agent.name, step, steps, "started", model))
+            report(Progress(agent.name, step, steps, StepState.STARTED, model))
             reply = self._llm.complete(model, _messages(agent, task, findings), tenant_id)
             cost = call_cost_micros(model, reply.usage)
             calls.append(CallRecord(agent.name, model, reply.usage, cost))
             findings.append((agent.name, reply.content.strip()))
-            report(Progress(agent.name, step, steps, "finished", model, cost))
+            report(Progress(agent.name, step, steps, StepState.FINISHED, model, cost))
         return RunOutcome(_compose(findings), tuple(calls))
 
 

@@ -1,9 +1,12 @@
 """The orchestration worker: takes admitted runs from the job stream and executes them.
 
 For each run: renew its concurrency lease while it works, run the supervisor, and then either
-bill it once (ledger row of kind ``agent_run`` keyed by the run id, then one usage event with a
-deterministic id) and free its slot, or, if a model call failed, bill nothing and refund the
-admission (quota unit and slot back). Events reach the client through the run's event stream.
+bill it once (one charge of kind ``agent_run`` keyed by the run id) and free its slot, or, if
+anything failed before the charge, bill nothing and refund the admission (quota unit and slot
+back). Every step is an event in the run's log (``apex.runs``), which the gateways relay.
+
+The loops are supervised (``apex.streams``): a store outage fails iterations, never the loop,
+and health reports whether every loop is really serving.
 """
 
 from __future__ import annotations
@@ -11,52 +14,63 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
+from typing import Any
 
-from apex.billing import BillingEvent, BillingKind
-from apex.clock import epoch_millis
+from apex.billing import BillingKind
+from apex.charges import Charge
 from apex.enforcement import Admission, Decision
-from apex.errors import ApexError
-from apex.gateway import protocol
-from apex.gateway.protocol import MessageType, RunState
-from apex.money import micros_to_dollars
+from apex.errors import ApexError, LedgerUnavailable, ServiceUnavailable
+from apex.llm.errors import LlmUnavailable
 from apex.orchestration.pricing import charge_micros, margin_percent
-from apex.orchestration.runs import RunJob, RunStore
 from apex.orchestration.supervisor import Progress, RunOutcome, Supervisor
 from apex.platform import Platform
-from apex.usage import UsageEvent
+from apex.runs import FailureReason, RunDispatch, RunEventKind, RunJob, RunLog, RunState
+from apex.streams import ConsumerGroup, LoopHealth, SupervisedLoops
 
 log = logging.getLogger(__name__)
 
 _POLL = timedelta(milliseconds=500)
+_FINISHED = frozenset({RunState.SUCCEEDED, RunState.FAILED})
+
+#: What the customer is told failed, by the kind of error that stopped the run.
+_WHAT_FAILED: dict[FailureReason, str] = {
+    FailureReason.MODEL_UNAVAILABLE: "the language model is unavailable",
+    FailureReason.BILLING_UNAVAILABLE: "the billing ledger is unavailable",
+    FailureReason.STORE_UNAVAILABLE: "a platform store is unavailable",
+    FailureReason.INTERNAL_ERROR: "an internal error stopped the run",
+}
 
 
-def dollars(micros: int) -> str:
-    """Money on the wire: a decimal string with six places."""
-    return str(micros_to_dollars(micros))
+def failure_reason(exc: Exception) -> FailureReason:
+    if isinstance(exc, LlmUnavailable):
+        return FailureReason.MODEL_UNAVAILABLE
+    if isinstance(exc, LedgerUnavailable):
+        return FailureReason.BILLING_UNAVAILABLE
+    if isinstance(exc, ServiceUnavailable):
+        return FailureReason.STORE_UNAVAILABLE
+    return FailureReason.INTERNAL_ERROR
 
 
 class _RunEvents:
-    """Numbers a run's events from 1 and appends them to its stream."""
+    """Appends a run's events to its log (the log numbers them)."""
 
-    def __init__(self, store: RunStore, job: RunJob) -> None:
-        self._store = store
+    def __init__(self, runs: RunLog, job: RunJob) -> None:
+        self._runs = runs
         self._job = job
-        self._seq = 0
 
-    def emit(self, kind: MessageType, **fields: object) -> None:
-        self._seq += 1
-        self._store.append_event(
-            self._job, protocol.run_event(kind, self._job.run_id, self._seq, **fields)
-        )
+    def emit(
+        self, kind: RunEventKind, body: dict[str, Any], state: RunState | None = None
+    ) -> None:
+        self._runs.append(self._job.tenant_id, self._job.run_id, kind, body, state=state)
 
     def progress(self, progress: Progress) -> None:
-        fields: dict[str, object] = {
+        body: dict[str, Any] = {
             "agent": progress.agent, "step": progress.step, "steps": progress.steps,
-            "state": progress.state, "model": progress.model.value,
+            "state": progress.state.value, "model": progress.model.value,
         }
         if progress.cost_micros is not None:
-            fields["cost"] = dollars(progress.cost_micros)
-        self.emit(MessageType.PROGRESS, **fields)
+            body["cost_micros"] = progress.cost_micros
+        self.emit(RunEventKind.PROGRESS, body)
 
 
 class LeaseKeeper:
@@ -87,43 +101,38 @@ class LeaseKeeper:
 
 class OrchestrationWorker:
     def __init__(
-        self, platform: Platform, store: RunStore, supervisor: Supervisor, *, name: str,
+        self, platform: Platform, dispatch: RunDispatch, supervisor: Supervisor, *, name: str,
         threads: int,
     ) -> None:
         self._platform = platform
-        self._store = store
+        self._dispatch = dispatch
         self._supervisor = supervisor
-        self._name = name
-        self._threads = threads
-        store.ensure_group()
+        self._consumers: dict[str, ConsumerGroup] = {}
+        self._loops = SupervisedLoops(name, threads, self._iteration)
 
     def run(self, stop: threading.Event) -> None:
-        """Execute runs on ``threads`` threads until ``stop`` is set; in-flight runs finish."""
-        workers = [
-            threading.Thread(target=self._loop, args=(stop, f"{self._name}-{i}"), name=f"run-{i}")
-            for i in range(self._threads)
-        ]
-        for thread in workers:
-            thread.start()
-        for thread in workers:
-            thread.join()
+        """Execute runs on the worker's loops until ``stop`` is set; in-flight runs finish."""
+        self._loops.run(stop)
 
-    def _loop(self, stop: threading.Event, consumer: str) -> None:
-        while not stop.is_set():
-            try:
-                taken = self._store.next_job(consumer, _POLL)
-            except Exception:
-                log.exception("job stream unreadable; retrying")
-                stop.wait(_POLL.total_seconds())
-                continue
-            if taken is not None:
-                entry_id, job = taken
-                self.execute(job)
-                self._store.ack(entry_id)
+    def health(self) -> LoopHealth:
+        return self._loops.health()
+
+    def _iteration(self, loop: str) -> None:
+        consumer = self._consumers.get(loop)
+        if consumer is None:
+            consumer = self._consumers[loop] = self._dispatch.consumer(loop)
+        for delivery in consumer.read(1, _POLL):
+            self.execute(self._dispatch.job_of(delivery))
+            consumer.ack(delivery.entry_id)
 
     def execute(self, job: RunJob) -> None:
-        events = _RunEvents(self._store, job)
-        self._store.set_state(job, RunState.RUNNING)
+        runs = self._platform.runs
+        found = runs.state(job.tenant_id, job.run_id)
+        if found is not None and found[0] in _FINISHED:
+            log.info("run %s already finished; delivered again, not run again", job.run_id)
+            return
+        events = _RunEvents(runs, job)
+        runs.set_state(job.tenant_id, job.run_id, RunState.RUNNING)
         try:
             with LeaseKeeper(self._platform, job):
                 outcome = self._supervisor.run(job.tenant_id, job.tier, job.task, events.progress)
@@ -131,67 +140,60 @@ class OrchestrationWorker:
         except Exception as exc:
             self._fail(job, events, exc)
             return
-        events.emit(
-            MessageType.RESULT,
-            report=outcome.report,
-            calls=[
-                {
-                    "agent": c.agent, "model": c.model.value,
-                    "prompt_tokens": c.usage.prompt_tokens,
-                    "cached_prompt_tokens": c.usage.cached_prompt_tokens,
-                    "completion_tokens": c.usage.completion_tokens, "cost": dollars(c.cost_micros),
-                }
-                for c in outcome.calls
-            ],
-            cost=dollars(outcome.cost_micros), margin_percent=margin_percent(job.tier),
-            charge=dollars(charge),
-        )
-        self._store.set_state(job, RunState.SUCCEEDED)
+        events.emit(RunEventKind.RESULT, _result(job, outcome, charge), RunState.SUCCEEDED)
         self._platform.enforcer.release(job.tenant_id, job.run_id)
 
     def _bill(self, job: RunJob, outcome: RunOutcome) -> int:
-        """Record the run's charge once (the ledger is idempotent on the run id) and publish its
-        usage event; a retry after a crash republishes the same event id, counted once."""
+        """Charge the run once (idempotent on the run id): its cost plus the tier's margin."""
         charge = charge_micros(outcome.cost_micros, job.tier)
-        now = self._platform.clock.now()
-        self._platform.ledger.record(
-            BillingEvent(
+        self._platform.charges.record(
+            Charge(
                 job.tenant_id, BillingKind.AGENT_RUN, job.run_id, job.period, job.tier,
-                job.units, charge, now,
+                job.units, charge,
             )
         )
-        try:
-            self._platform.usage.publish(
-                UsageEvent(
-                    f"agent-run:{job.tenant_id}:{job.run_id}", job.tenant_id,
-                    BillingKind.AGENT_RUN.value, job.run_id, job.period, job.tier, job.units,
-                    charge, epoch_millis(now),
-                )
-            )
-        except Exception:
-            # The run is billed; failing it now would refund work the ledger charged for.
-            log.exception("usage event of billed run %s not published", job.run_id)
         return charge
 
     def _fail(self, job: RunJob, events: _RunEvents, exc: Exception) -> None:
-        if isinstance(exc, ApexError):
-            log.warning("run %s of %s failed: %s", job.run_id, job.tenant_id, exc)
-            reason, why = "model_unavailable", str(exc)
+        reason = failure_reason(exc)
+        if reason is FailureReason.INTERNAL_ERROR:
+            log.error("run %s of %s failed unexpectedly", job.run_id, job.tenant_id,
+                      exc_info=exc)
         else:
-            log.exception("run %s of %s failed unexpectedly", job.run_id, job.tenant_id)
-            reason, why = "internal_error", "an internal error stopped the run"
+            log.warning("run %s of %s failed: %s", job.run_id, job.tenant_id, exc)
         try:
             self._platform.enforcer.refund(_admission_of(job))
         except ApexError:
             log.exception("admission of run %s could not be refunded", job.run_id)
         events.emit(
-            MessageType.FAILED, reason=reason, charge=dollars(0),
-            message=(
-                f"The run could not be completed: {why}. You have not been charged and the "
-                "request does not count against your quota; send it again with a new request id."
-            ),
+            RunEventKind.FAILED,
+            {
+                "reason": reason.value, "charge_micros": 0,
+                "message": (
+                    f"The run could not be completed: {_WHAT_FAILED[reason]}. You have not been"
+                    " charged and the request does not count against your quota; send it again"
+                    " with a new request id."
+                ),
+            },
+            RunState.FAILED,
         )
-        self._store.set_state(job, RunState.FAILED)
+
+
+def _result(job: RunJob, outcome: RunOutcome, charge: int) -> dict[str, Any]:
+    return {
+        "report": outcome.report,
+        "calls": [
+            {
+                "agent": c.agent, "model": c.model.value,
+                "prompt_tokens": c.usage.prompt_tokens,
+                "cached_prompt_tokens": c.usage.cached_prompt_tokens,
+                "completion_tokens": c.usage.completion_tokens, "cost_micros": c.cost_micros,
+            }
+            for c in outcome.calls
+        ],
+        "cost_micros": outcome.cost_micros, "margin_percent": margin_percent(job.tier),
+        "charge_micros": charge,
+    }
 
 
 def _admission_of(job: RunJob) -> Admission:
