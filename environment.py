@@ -1,4 +1,5 @@
-"""behave hooks: settings, tag vocabulary, services, platform, per-scenario DSL, revenue summary.
+"""behave hooks: settings, tag vocabulary, services, the run's composition, the assembly of
+each feature, per-scenario DSL, revenue summary.
 
 Context attributes (set here, read by steps through ``context.dsl`` only):
 
@@ -8,14 +9,15 @@ attribute           lifetime   what
 settings            run        SuiteSettings (userdata ``-D`` over ``APEX_*`` env)
 feature_tags        run        validated phase/level/MRR of every feature file
 services            run        Services: Redis URL, PostgreSQL endpoint, ClickHouse factory
-clock               run        the test clock the platform reads (published to Redis for L4)
-platform            run        InProcessPlatform: the L3 assembly (replicas, analytics sink)
-backdoor            run        BackDoor: trusted seeding for Given-steps
-l4                  run        L4Platform: agent-run platform (processes, or in-process), at the
-                               first @L4 feature
-tenant_config       run        TenantConfigDriver: tenant configuration, its stores and probes
+clock               run        the test clock the platform reads (published to Redis for the
+                               network assembly)
+run                 run        RunComposition (harness/assembly): the run-level services (sink,
+                               language model, platform processes, clock publishing) and the
+                               drivers each assembly builds on them, started on first need
 revenue             run        RevenueSummary, filled after each feature
-dsl                 scenario   Dsl over a fresh World (aliases, results, cleanups)
+drivers             feature    Drivers: every capability's drivers in the assembly the feature
+                               runs in (``assembly`` setting, or its @L3/@L4 tag)
+dsl                 scenario   Dsl over a fresh World (drivers, aliases, scenario state)
 ==================  =========  ==============================================================
 """
 
@@ -28,19 +30,16 @@ from pathlib import Path
 
 from behave import fixture, use_fixture
 
-from harness.drivers.backdoor import BackDoor
-from harness.drivers.in_process import InProcessPlatform
-from harness.drivers.published_clock import PublishedClock
-from harness.drivers.tenant_config import TenantConfigDriver
+from harness.assembly import RunComposition
+from harness.dsl.common.parameters import register_parameter_types
+from harness.dsl.common.world import World
 from harness.dsl.facade import Dsl
-from harness.dsl.parameters import register_parameter_types
-from harness.dsl.world import World
 from harness.reporting import announce
 from harness.reporting.revenue import RevenueSummary
 from harness.reporting.run_info import environment_properties, write_environment, write_executor
 from harness.reporting.tags import check_feature_files
 from harness.services import start_services
-from harness.services.platform_processes import L4Platform
+from harness.services.clock import PublishedClock
 from harness.settings import SuiteSettings
 
 register_parameter_types()
@@ -92,40 +91,30 @@ def before_all(context):
     )
     write_executor(results)
     context.clock = PublishedClock(CLOCK_START)
-    context.platform = use_fixture(
-        closed_at_end, context, InProcessPlatform(context.services, context.clock)
-    )
-    context.backdoor = use_fixture(
-        closed_at_end, context, BackDoor(context.services.redis_url, context.clock)
-    )
-    context.tenant_config = use_fixture(
-        closed_at_end, context, TenantConfigDriver(context.services, context.clock)
-    )
-    context.l4 = use_fixture(
-        closed_at_end, context,
-        L4Platform(
-            context.settings, context.services, context.clock, context.platform.analytics.queries
-        ),
+    context.run = use_fixture(
+        closed_at_end, context, RunComposition(context.settings, context.services, context.clock)
     )
     context.revenue = RevenueSummary()
 
 
 def before_feature(context, feature):
-    context.l4.start_for(feature.tags)
+    tags = [str(tag) for tag in feature.tags]
+    choice = context.run.choose(tags)
+    if choice.assembly is None:
+        announce(f"skipped: {feature.name}: {choice.skip}")
+        feature.skip(reason=choice.skip)
+        return
+    context.drivers = context.run.drivers_for(tags, choice.assembly)
 
 
 def before_scenario(context, scenario):
-    skip_reason = context.l4.skip_reason(scenario.effective_tags)
+    skip_reason = context.run.scenario_skip_reason([str(t) for t in scenario.effective_tags])
     if skip_reason:
         scenario.skip(reason=skip_reason)
     world = World(
-        platform=context.platform,
-        backdoor=context.backdoor,
-        clock=context.clock,
+        drivers=context.drivers,
         add_cleanup=context.add_cleanup,
         eventually_timeout=context.settings.eventually_timeout,
-        tenant_config=context.tenant_config,
-        agent_runs=context.l4.system,
     )
     context.dsl = Dsl(world)
 

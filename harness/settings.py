@@ -3,6 +3,7 @@ variables (``APEX_*``) over defaults. Bad values stop the run before anything st
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -21,13 +22,24 @@ class ServiceMode(StrEnum):
     EXTERNAL = "external"
 
 
-class AgentRunsChannel(StrEnum):
-    """How scenarios about agent runs reach the platform."""
+class Assembly(StrEnum):
+    """How the drivers of every capability reach the platform (``harness/assembly``)."""
 
-    #: over real WebSockets to gateway and worker processes the harness starts (L4)
-    NETWORK = "network"
-    #: the same gateway session and worker code in the suite's own process (L3)
+    #: the platform's code in the suite's own process, on the real stores (level L3)
     IN_PROCESS = "in_process"
+    #: the platform as processes the harness starts, over HTTP and WebSocket (level L4)
+    NETWORK = "network"
+
+    @property
+    def level(self) -> str:
+        return "L4" if self is Assembly.NETWORK else "L3"
+
+
+#: Settings that were replaced, and by what: using one stops the run with this advice.
+REPLACED = {
+    "agent_runs": "assembly (-D assembly=in_process|network, or APEX_ASSEMBLY), which now picks "
+    "the drivers of every capability",
+}
 
 
 class SuiteSettings(BaseSettings):
@@ -41,6 +53,10 @@ class SuiteSettings(BaseSettings):
     redis_url: SecretStr | None = None
     postgres_dsn: SecretStr | None = None
     clickhouse_url: SecretStr | None = None
+    #: the password of the platform's role ``apex_app`` (a secret: never printed). A role keeps
+    #: the password it was created with, so external mode must be told it; unset in embedded
+    #: and docker modes, whose servers are new each run, a fresh one is generated.
+    app_password: SecretStr | None = None
     allure_results: Path = Path("allure-results")
     reports_dir: Path = Path("reports")
     #: L4: an OpenAI-compatible endpoint for the agents (unset: the scripted LLM server), its key
@@ -48,8 +64,9 @@ class SuiteSettings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     llm_models: str = "apex-small,apex-medium,apex-large"
-    agent_runs: AgentRunsChannel = Field(
-        AgentRunsChannel.NETWORK, description="how agent-run scenarios reach the platform"
+    #: unset: each feature runs in the assembly its level tag names (@L3 in-process, @L4 network)
+    assembly: Assembly | None = Field(
+        None, description="in_process or network for every feature; unset: from each feature's tag"
     )
     #: default deadline of ``eventually`` in Then-steps (seconds).
     eventually_timeout: float = Field(5.0, gt=0, le=120)
@@ -58,6 +75,9 @@ class SuiteSettings(BaseSettings):
     def load(cls, userdata: Mapping[str, str]) -> SuiteSettings:
         """Settings from behave userdata (keys with a dot belong to formatters: ignored)."""
         ours = {k: v for k, v in userdata.items() if "." not in k}
+        for old, new in REPLACED.items():
+            if old in ours or f"APEX_{old.upper()}" in os.environ:
+                raise SettingsError(f"the setting {old} is gone: use {new}")
         try:
             return cls(**cast(dict[str, Any], ours))
         except ValidationError as exc:

@@ -71,9 +71,24 @@ def step_same_request_twice(context, name, instances):
     context.dsl.agent_runs.same_request_twice(name, instances)
 
 
+@given("{name}'s optimization request was refused because {reason}")
+def step_request_was_refused(context, name, reason):
+    context.dsl.agent_runs.request_was_refused(name, reason)
+
+
+@when("{name} sends the refused request again")
+def step_send_refused_again(context, name):
+    context.dsl.agent_runs.send_refused_request_again(name)
+
+
 @when("{name}'s connection drops during the {agent} step and {name} reconnects {moment}")
 def step_drop_and_reconnect(context, name, agent, moment):
     context.dsl.agent_runs.drop_and_reconnect(name, agent, moment)
+
+
+@then("each of {name}'s connections is refused because {reason}")
+def step_each_connection_refused(context, name, reason):
+    context.dsl.agent_run_checks.each_connection_refused(name, reason)
 
 
 @when("a client connects with a key the platform never issued")
@@ -93,7 +108,8 @@ def step_oversized(context, name, kib, limit):
 
 @then("{name} receives the complete report, after progress from each agent in this order:")
 def step_report_with_progress(context, name):
-    context.dsl.agent_runs.receives_complete_report(name, [row.as_dict() for row in context.table])
+    rows = [row.as_dict() for row in context.table]
+    context.dsl.agent_run_checks.receives_complete_report(name, rows)
 
 
 # Registered before the generic report step: behave takes the first pattern that matches.
@@ -104,7 +120,7 @@ def step_report_once_model_answers(context, name):
 
 @then("{name} receives the complete report")
 def step_report(context, name):
-    context.dsl.agent_runs.receives_complete_report(name)
+    context.dsl.agent_run_checks.receives_complete_report(name)
 
 
 @then(
@@ -112,64 +128,65 @@ def step_report(context, name):
     " {charge:Money} in all"
 )
 def step_billed_once(context, name, cost, margin, charge):
-    context.dsl.agent_runs.billed_once(name, cost, margin, charge)
+    context.dsl.agent_run_checks.billed_once(name, cost, margin, charge)
 
 
 @then("the model was asked only for the {size} model on {name}'s behalf")
 def step_model_only(context, size, name):
-    context.dsl.agent_runs.model_asked_only_for(name, size)
+    context.dsl.agent_run_checks.model_asked_only_for(name, size)
 
 
 @then("the model was called {times:Count} times on {name}'s behalf, once per agent")
 def step_model_called(context, times, name):
-    context.dsl.agent_runs.model_called(name, times)
+    context.dsl.agent_run_checks.model_called(name, times)
 
 
 @then("the billing ledger and the usage analytics both show one run for each tenant:")
 def step_ledger_and_analytics_runs(context):
-    context.dsl.agent_runs.ledger_and_analytics_show_runs([row.as_dict() for row in context.table])
+    rows = [row.as_dict() for row in context.table]
+    context.dsl.agent_run_checks.ledger_and_analytics_show_runs(rows)
 
 
 @then(
     "{name} is told the run failed because the model is unavailable, and that it was not charged"
 )
 def step_told_failed(context, name):
-    context.dsl.agent_runs.told_run_failed(name)
+    context.dsl.agent_run_checks.told_run_failed(name)
 
 
 @then("{name} has been charged nothing")
 def step_charged_nothing(context, name):
-    context.dsl.agent_runs.charged_nothing(name)
+    context.dsl.agent_run_checks.charged_nothing(name)
 
 
 @then("the usage analytics show nothing for {name}")
 def step_analytics_nothing(context, name):
-    context.dsl.agent_runs.analytics_show_nothing(name)
+    context.dsl.agent_run_checks.analytics_show_nothing(name)
 
 
 @then("{name} has no runs in progress")
 def step_no_runs(context, name):
-    context.dsl.agent_runs.no_runs_in_progress(name)
+    context.dsl.agent_run_checks.no_runs_in_progress(name)
 
 
 @then("{name} is told the run {state}")
 def step_told_state(context, name, state):
-    context.dsl.agent_runs.told_run_state(name, state)
+    context.dsl.agent_run_checks.told_run_state(name, state)
 
 
 @then("each of {name}'s connections receives the same complete report")
 def step_same_report(context, name):
-    context.dsl.agent_runs.each_connection_gets_same_report(name)
+    context.dsl.agent_run_checks.each_connection_gets_same_report(name)
 
 
 @then("the connection is refused as {reason}")
 def step_refused(context, reason):
-    context.dsl.agent_runs.refused_as(reason)
+    context.dsl.agent_run_checks.refused_as(reason)
 
 
 @then("{name} gets a protocol error saying {problem}")
 def step_protocol_error(context, name, problem):
-    context.dsl.agent_runs.protocol_error(name, problem)
+    context.dsl.agent_run_checks.protocol_error(name, problem)
 
 
 @then("{name} still gets a complete report over the same connection")
@@ -179,7 +196,7 @@ def step_still_works(context, name):
 
 @then("{name}'s connection is closed because the message is too big")
 def step_closed_too_big(context, name):
-    context.dsl.agent_runs.closed_as_too_big(name)
+    context.dsl.agent_run_checks.closed_as_too_big(name)
 
 
 @then("{name} can connect again and get a complete report")

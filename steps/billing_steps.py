@@ -2,7 +2,7 @@
 
 from behave import then
 
-from harness.dsl.parameters import parse_count, parse_money
+from harness.dsl.common.parameters import parse_count, parse_money
 
 
 @then("{name} has been billed for {count:Count} requests")

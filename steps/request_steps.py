@@ -2,7 +2,7 @@
 
 from behave import given, then, when
 
-from harness.dsl.requests import reason_named
+from harness.dsl.tiers.requests import reason_named
 
 
 @when("{name} makes {count:Count} requests")
@@ -31,7 +31,7 @@ def step_instances(context, count):
     "{count:Count} requests from {name} arrive at the same time, spread evenly over the instances"
 )
 def step_simultaneous_requests(context, count, name):
-    context.dsl.requests.simultaneous_across_replicas(name, count)
+    context.dsl.requests.simultaneous_across_instances(name, count)
 
 
 @given("the quota store has become unreachable")

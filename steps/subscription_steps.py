@@ -22,7 +22,7 @@ def step_on_tier_with_requests_used(context, name, tier, used):
 
 @given("{name} is on the {tier} tier with {runs:Count} runs in progress")
 def step_on_tier_with_runs(context, name, tier, runs):
-    context.dsl.tenant_with_runs(name, tier, runs)
+    context.dsl.requests.tenant_holding_slots(name, tier, runs)
 
 
 @given("{name} has just upgraded to the {tier} tier")

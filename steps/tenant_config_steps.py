@@ -3,9 +3,19 @@ secrets, the audit trail, and the raw queries that show what the database itself
 
 from behave import given, then, when
 
-from harness.dsl.tenant_common import tenant_names
+from harness.dsl.tenant_config.words import tenant_names
 
 # -- Given ---------------------------------------------------------------------------------
+
+
+@given(
+    "{names} are tenants hosted in the {where} region,"
+    " each with {api_keys:Count} API keys and {charges:Count} billed requests"
+)
+def step_tenants_with_accounts(context, names, where, api_keys, charges):
+    context.dsl.tenant_accounts.tenants_with_accounts(
+        tenant_names(names), where, api_keys, charges
+    )
 
 
 @given("{names} are tenants hosted in the {where} region, each with {count:Count} settings")
@@ -37,17 +47,17 @@ def step_has_stored_key(context, caller):
 
 @given("the stored record of {source}'s key has been copied into {target}'s configuration")
 def step_key_copied(context, source, target):
-    context.dsl.tenant_config.key_copied(source, target)
+    context.dsl.tenant_stores.key_copied(source, target)
 
 
 @given('{source}\'s cached "{setting}" has found its way into {target}\'s cache')
 def step_cached_entry_moved(context, source, setting, target):
-    context.dsl.tenant_config.cached_entry_moved(source, setting, target)
+    context.dsl.tenant_stores.cached_entry_moved(source, setting, target)
 
 
 @given("the cached configuration of {names} has been lost")
 def step_caches_lost(context, names):
-    context.dsl.tenant_config.caches_lost(tenant_names(names))
+    context.dsl.tenant_stores.caches_lost(tenant_names(names))
 
 
 # -- When ----------------------------------------------------------------------------------
@@ -70,17 +80,17 @@ def step_read(context, name, setting):
 
 @when("{attacker} tries to poison {victim}'s cached configuration {how}")
 def step_poison(context, attacker, victim, how):
-    context.dsl.tenant_config.try_poison_cache(attacker, victim, how)
+    context.dsl.cross_tenant.try_poison_cache(attacker, victim, how)
 
 
 @when("{attacker} tries to {action} in {victim}'s configuration")
 def step_try_action(context, attacker, action, victim):
-    context.dsl.tenant_config.try_action(attacker, action, victim)
+    context.dsl.cross_tenant.try_action(attacker, action, victim)
 
 
 @when("{who} tries to {rewrite} the audit records of {name}")
 def step_rewrite_audit(context, who, rewrite, name):
-    context.dsl.tenant_config.try_rewrite_audit(who, rewrite, name)
+    context.dsl.tenant_stores.try_rewrite_audit(who, rewrite, name)
 
 
 @when(
@@ -89,12 +99,12 @@ def step_rewrite_audit(context, who, rewrite, name):
 )
 def step_fuzz(context, attacker, count, victim):
     shapes = [row["attack shape"] for row in context.table]
-    context.dsl.tenant_config.fuzz(attacker, victim, count, shapes)
+    context.dsl.cross_tenant.fuzz(attacker, victim, count, shapes)
 
 
 @when("{who} reads every one of the {table} without naming a tenant, in {name}'s session")
 def step_unfiltered_in_session(context, who, table, name):
-    context.dsl.tenant_config.unfiltered_query(who, table, name)
+    context.dsl.tenant_stores.unfiltered_query(who, table, name)
 
 
 @when(
@@ -102,7 +112,17 @@ def step_unfiltered_in_session(context, who, table, name):
     " outside any tenant's session"
 )
 def step_unfiltered_no_session(context, who, table):
-    context.dsl.tenant_config.unfiltered_query(who, table, None)
+    context.dsl.tenant_stores.unfiltered_query(who, table, None)
+
+
+@when("the platform, acting for {actor}, tries to {change} on {name}'s account")
+def step_try_account_change(context, actor, change, name):
+    context.dsl.tenant_accounts.try_change(actor, change, name)
+
+
+@then("the database refuses it, and {name}'s account is unchanged")
+def step_account_unchanged(context, name):
+    context.dsl.tenant_accounts.refused_and_unchanged(name)
 
 
 @when(
@@ -110,7 +130,7 @@ def step_unfiltered_no_session(context, who, table):
     " on a platform with a single database connection"
 )
 def step_back_to_back(context, first, second):
-    context.dsl.tenant_config.back_to_back(first, second)
+    context.dsl.tenant_stores.back_to_back(first, second)
 
 
 @when(
@@ -118,7 +138,7 @@ def step_back_to_back(context, first, second):
     " on a single database connection"
 )
 def step_refresh_job(context, names):
-    context.dsl.tenant_config.refresh_job(tenant_names(names))
+    context.dsl.tenant_stores.refresh_job(tenant_names(names))
 
 
 @when("{name} stores 2 settings, one of them its LLM provider's API key, and reads them back")
@@ -151,17 +171,22 @@ def step_audit_shows(context, name):
 
 @then("the attempt is refused, and {attacker} learns nothing of {victim}'s settings")
 def step_all_refused(context, attacker, victim):
-    context.dsl.tenant_config.all_refused(attacker, victim)
+    context.dsl.cross_tenant.all_refused(attacker, victim)
+
+
+@then("the change is refused")
+def step_change_refused(context):
+    context.dsl.cross_tenant.change_refused()
 
 
 @then("the attempt is refused")
 def step_rewrite_refused(context):
-    context.dsl.tenant_config.rewrite_refused()
+    context.dsl.tenant_stores.rewrite_refused()
 
 
 @then("{name}'s audit trail is unchanged")
 def step_audit_unchanged(context, name):
-    context.dsl.tenant_config.audit_unchanged(name)
+    context.dsl.tenant_stores.audit_unchanged(name)
 
 
 @then("{name}'s configuration is unchanged")
@@ -171,17 +196,17 @@ def step_unchanged(context, name):
 
 @then("it gets {count:Count} records, all of them {name}'s")
 def step_rows_seen(context, count, name):
-    context.dsl.tenant_config.rows_seen(count, name)
+    context.dsl.tenant_stores.rows_seen(count, name)
 
 
 @then("it gets no records at all")
 def step_no_rows(context):
-    context.dsl.tenant_config.no_rows()
+    context.dsl.tenant_stores.no_rows()
 
 
 @then("both requests were served by the same connection")
 def step_same_connection(context):
-    context.dsl.tenant_config.same_connection()
+    context.dsl.tenant_stores.same_connection()
 
 
 @then(
@@ -189,22 +214,22 @@ def step_same_connection(context):
     " and a query naming none saw no records"
 )
 def step_clean_between(context):
-    context.dsl.tenant_config.connection_clean("between the two requests")
+    context.dsl.tenant_stores.connection_clean("between the two requests")
 
 
 @then("after the job that connection acts for no tenant, and a query naming none sees no records")
 def step_clean_after_job(context):
-    context.dsl.tenant_config.connection_clean("after the job")
+    context.dsl.tenant_stores.connection_clean("after the job")
 
 
 @then("{name} saw its {count:Count} settings and nothing of {other}'s")
 def step_saw_only_own(context, name, count, other):
-    context.dsl.tenant_config.saw_only_own(name, count, other)
+    context.dsl.tenant_stores.saw_only_own(name, count, other)
 
 
 @then("each tenant's cached configuration holds exactly its own {count:Count} settings")
 def step_caches_hold_own(context, count):
-    context.dsl.tenant_config.caches_hold_own(count)
+    context.dsl.tenant_stores.caches_hold_own(count)
 
 
 @then('{name}\'s setting "{setting}" still reads "{value}"')
@@ -224,24 +249,24 @@ def step_gets(context, name, value):
 
 @then("{name}'s cached configuration holds only what {writer} wrote")
 def step_cache_only_own(context, name, writer):
-    context.dsl.tenant_config.cache_only_own(name)
+    context.dsl.tenant_config.cache_only_own(name, writer)
 
 
 @then("the stores hold this much of {name}:")
 def step_holdings(context, name):
-    context.dsl.tenant_config.holdings(name, [r.as_dict() for r in context.table])
+    context.dsl.tenant_stores.holdings(name, [r.as_dict() for r in context.table])
 
 
 @then("the stored record of {name}'s key does not contain the key in any readable form")
 def step_key_not_in_store(context, name):
-    context.dsl.tenant_config.key_not_readable_in_store(name)
+    context.dsl.tenant_stores.key_not_readable_in_store(name)
 
 
 @then(
     "{name}'s cached configuration does not contain the key in any readable form either"
 )
 def step_key_not_in_cache(context, name):
-    context.dsl.tenant_config.key_not_readable_in_cache(name)
+    context.dsl.tenant_stores.key_not_readable_in_cache(name)
 
 
 @then("{caller} is answered with {answer}")
@@ -251,9 +276,9 @@ def step_answered_with(context, caller, answer):
 
 @then("none of the {count:Count} attempts returned anything of {victim}'s")
 def step_fuzz_outcome(context, count, victim):
-    context.dsl.tenant_config.fuzz_outcome(victim, count)
+    context.dsl.cross_tenant.fuzz_outcome(victim, count)
 
 
 @then("every attempt aimed at {victim} was refused and is on record in {attacker}'s audit trail")
 def step_fuzz_audited(context, victim, attacker):
-    context.dsl.tenant_config.fuzz_audited(attacker)
+    context.dsl.cross_tenant.fuzz_audited(attacker, victim)

@@ -11,8 +11,9 @@ import pytest
 import redis
 
 from apex.clock import RedisClock
-from harness.drivers.published_clock import PublishedClock
+from apex.errors import ClockNotPublished
 from harness.services import Services
+from harness.services.clock import PublishedClock
 
 START = datetime(2031, 1, 31, 23, 59, 59, 999_999, tzinfo=UTC)
 
@@ -46,7 +47,7 @@ def test_a_published_clock_is_read_to_the_microsecond_and_follows_every_move(
 
 
 def test_a_clock_nobody_published_is_an_error(client: redis.Redis) -> None:
-    with pytest.raises(RuntimeError, match="no instant is published"):
+    with pytest.raises(ClockNotPublished, match="no instant is published"):
         RedisClock(client, f"apex:clock:absent-{secrets.token_hex(3)}").now()
 
 

@@ -8,7 +8,7 @@ import json
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -17,17 +17,24 @@ from websockets.sync.client import connect
 from apex.analytics import AnalyticsQueries, ClickHouseGateway
 from apex.gateway import protocol
 from apex.gateway.protocol import ErrorCode, ProtocolError, ResumeRun, StartRun
-from apex.platform import Platform, PlatformConfig
-from harness.drivers.agent_runs import AgentRunSystem, ChannelClosed, HandshakeRefused
-from harness.drivers.network import WebSocketChannel
-from harness.drivers.published_clock import PublishedClock
-from harness.drivers.scripted_llm import Answer
+from harness.assembly import Assembly, RunComposition
+from harness.drivers.agent_runs.contract import (
+    Answer,
+    CloseReason,
+    ConnectionClosed,
+    HandshakeRefused,
+)
+from harness.drivers.agent_runs.network import WebSocketTransport
+from harness.drivers.bundle import Drivers
 from harness.services import Services
-from harness.services.platform_processes import L4Platform
+from harness.services.analytics_sink import AnalyticsSink
+from harness.services.clock import PublishedClock
+from harness.services.platform_processes import PlatformProcess
 from harness.settings import SuiteSettings
 
 #: Far from today, so a process reading the system clock instead of the suite's would show.
 CLOCK_START = datetime(2031, 1, 15, 9, 0, tzinfo=UTC)
+L4_FEATURE = ["phase1", "L4", "mrr:1"]
 
 # -- parsing ------------------------------------------------------------------------------
 
@@ -76,74 +83,82 @@ def test_a_run_event_has_the_same_id_every_time_it_is_sent() -> None:
 
 
 @pytest.fixture(scope="module")
-def l4(services: Services) -> Iterator[L4Platform]:
+def l4(services: Services) -> Iterator[RunComposition]:
     # Queries only, no sink: usage events stay in this test's Redis stream, so the shared
     # in-process ClickHouse (one chDB engine per process) is left as other tests expect.
-    analytics = AnalyticsQueries(ClickHouseGateway(services.clickhouse))
-    clock = PublishedClock(CLOCK_START)
-    platform = L4Platform(
-        SuiteSettings.load({"services": "embedded"}), services, clock, analytics
+    def queries_only(running: Services) -> AnalyticsSink:
+        queries = AnalyticsQueries(ClickHouseGateway(running.clickhouse))
+        sink: AnalyticsSink = SimpleNamespace(queries=queries, close=lambda: None)  # type: ignore[assignment]
+        return sink
+
+    run = RunComposition(
+        SuiteSettings.load({"services": "embedded"}), services, PublishedClock(CLOCK_START),
+        start_sink=queries_only,
     )
     try:
-        platform.start_for(["L4"])
-        yield platform
+        run.drivers_for(L4_FEATURE, Assembly.NETWORK)
+        yield run
     finally:
-        platform.close()
+        run.close()
 
 
 @pytest.fixture(scope="module")
-def system(l4: L4Platform) -> AgentRunSystem:
-    assert l4.system is not None
-    return l4.system
+def system(l4: RunComposition) -> Drivers:
+    return l4.drivers_for(L4_FEATURE, Assembly.NETWORK)
 
 
 @pytest.fixture(scope="module")
-def api_key(services: Services, system: AgentRunSystem) -> str:
-    clock = PublishedClock(CLOCK_START)
-    platform = Platform(PlatformConfig(services.redis_url, services.postgres.app_dsn), clock)
-    try:
-        platform.start().tenants.subscribe("protocol-test", "Protocol Test", "mid")
-    finally:
-        platform.close()
-    return system.driver.issue_api_key("protocol-test")
+def api_key(system: Drivers) -> str:
+    assert system.tiers is not None and system.agent_runs is not None
+    system.tiers.subscribe("protocol-test", "Protocol Test", "mid")
+    return system.agent_runs.issue_api_key("protocol-test")
+
+
+def gateways(l4: RunComposition) -> list[PlatformProcess]:
+    assert l4.processes is not None
+    return [p for p in l4.processes.processes if p.module == "apex.gateway"]
+
+
+def open_transport(l4: RunComposition, api_key: str) -> WebSocketTransport:
+    return WebSocketTransport(gateways(l4)[0].url.replace("http", "ws") + protocol.PATH, api_key)
 
 
 @pytest.fixture
-def channel(system: AgentRunSystem, api_key: str) -> Iterator[Any]:
-    opened = system.driver.connect(api_key)
+def channel(l4: RunComposition, api_key: str) -> Iterator[WebSocketTransport]:
+    opened = open_transport(l4, api_key)
     try:
         yield opened
     finally:
         opened.close()
 
 
-def gateway_url(l4: L4Platform) -> str:
-    return next(p.url for p in l4.processes if p.module == "apex.gateway")
-
-
-def test_each_gateway_answers_its_health_check(l4: L4Platform) -> None:
-    for process in l4.processes:
+def test_each_gateway_answers_its_health_check(l4: RunComposition) -> None:
+    assert l4.processes is not None
+    for process in l4.processes.processes:
         with urllib.request.urlopen(process.url + "/healthz", timeout=2) as response:
             assert response.status == 200
 
 
 @pytest.mark.parametrize("key", ["apex_" + "x" * 43, "", "not-even-shaped-like-a-key"])
 def test_a_key_the_platform_never_issued_is_refused_at_the_handshake(
-    system: AgentRunSystem, key: str
+    system: Drivers, key: str
 ) -> None:
+    assert system.agent_runs is not None
     with pytest.raises(HandshakeRefused) as raised:
-        system.driver.connect(key)
+        system.agent_runs.connect(key)
     assert raised.value.reason == "unauthorised"
 
 
-def test_a_connection_elsewhere_than_the_runs_path_is_refused(l4: L4Platform, api_key: str) -> None:
+def test_a_connection_elsewhere_than_the_runs_path_is_refused(
+    l4: RunComposition, api_key: str
+) -> None:
     with pytest.raises(HandshakeRefused) as raised:
-        WebSocketChannel(gateway_url(l4).replace("http", "ws") + "/v2/elsewhere", api_key)
+        WebSocketTransport(gateways(l4)[0].url.replace("http", "ws") + "/v2/elsewhere", api_key)
     assert raised.value.reason == "not found"
 
 
 def test_an_unknown_type_gets_an_error_naming_it_and_the_connection_stays_usable(
-    channel: Any,
+    channel: WebSocketTransport,
 ) -> None:
     channel.send({"type": "run.cancel_everything", "id": "m1"})
     error = channel.receive(timeout=5)
@@ -153,30 +168,33 @@ def test_an_unknown_type_gets_an_error_naming_it_and_the_connection_stays_usable
     assert channel.receive(timeout=5)["code"] == "unknown_run"
 
 
-def test_malformed_json_gets_an_error_and_the_connection_stays_usable(channel: Any) -> None:
+def test_malformed_json_gets_an_error_and_the_connection_stays_usable(
+    channel: WebSocketTransport,
+) -> None:
     channel.send_text("{not json")
     assert channel.receive(timeout=5)["code"] == "malformed_json"
     channel.send({"type": "run.status", "id": "m2", "request_id": "never-started"})
     assert channel.receive(timeout=5)["reply_to"] == "m2"
 
 
-def test_a_binary_frame_gets_an_error(l4: L4Platform, api_key: str) -> None:
-    url = gateway_url(l4).replace("http", "ws") + protocol.PATH
+def test_a_binary_frame_gets_an_error(l4: RunComposition, api_key: str) -> None:
+    url = gateways(l4)[0].url.replace("http", "ws") + protocol.PATH
     with connect(url, additional_headers={"Authorization": f"Bearer {api_key}"}, proxy=None) as ws:
         ws.send(b"\x00\x01")
         assert json.loads(ws.recv(timeout=5))["code"] == "binary_not_supported"
 
 
 def test_an_oversized_message_closes_that_connection_with_1009_and_no_other(
-    system: AgentRunSystem, api_key: str
+    l4: RunComposition, system: Drivers, api_key: str
 ) -> None:
-    bystander = system.driver.connect(api_key)
-    sender = system.driver.connect(api_key)
+    assert system.agent_runs is not None
+    bystander = open_transport(l4, api_key)
+    sender = open_transport(l4, api_key)
     try:
-        sender.send_text("x" * (system.driver.max_message_bytes + 1))
-        with pytest.raises(ChannelClosed) as closed:
+        sender.send_text("x" * (system.agent_runs.max_message_bytes + 1))
+        with pytest.raises(ConnectionClosed) as closed:
             sender.receive(timeout=5)
-        assert closed.value.code == 1009
+        assert closed.value.why is CloseReason.MESSAGE_TOO_BIG
         bystander.send({"type": "run.status", "id": "m3", "request_id": "never-started"})
         assert bystander.receive(timeout=5)["reply_to"] == "m3"
     finally:
@@ -185,9 +203,9 @@ def test_an_oversized_message_closes_that_connection_with_1009_and_no_other(
 
 
 def test_a_run_streams_its_progress_in_order_and_ends_with_its_bill(
-    services: Services, system: AgentRunSystem, channel: Any
+    services: Services, system: Drivers, channel: WebSocketTransport
 ) -> None:
-    assert system.model is not None
+    assert system.model is not None and system.agent_runs is not None
     system.model.script("protocol-test", [Answer(1_000, 100)])
     channel.send({"type": "run.start", "id": "s1", "request_id": "proto-run-1", "task": "t"})
     received = [channel.receive(timeout=5)]
@@ -212,7 +230,7 @@ def test_a_run_streams_its_progress_in_order_and_ends_with_its_bill(
     assert (again["type"], again["duplicate"]) == ("run.accepted", True)
     replayed = [channel.receive(timeout=5) for _ in range(9)]
     assert [e["id"] for e in replayed] == [e["id"] for e in events]
-    assert system.driver.ledger_totals("protocol-test").events == 1
+    assert system.agent_runs.ledger_totals("protocol-test").events == 1
     with psycopg.connect(services.postgres.admin_dsn) as conn:
         row = conn.execute(
             "SELECT period FROM billing_events WHERE tenant_id = %s AND reference_id = %s",

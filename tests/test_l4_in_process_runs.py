@@ -7,27 +7,34 @@ import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from apex.analytics import AnalyticsQueries, ClickHouseGateway
-from apex.catalog import ModelSize
-from apex.platform import Platform, PlatformConfig
-from harness.drivers.agent_runs import ChannelClosed, HandshakeRefused
-from harness.drivers.in_process_runs import InProcessRunsDriver
-from harness.drivers.published_clock import PublishedClock
-from harness.drivers.scripted_llm import Answer, Outage, ScriptedModel
-from harness.drivers.stores import PlatformStores
+from apex.platform import Platform, PlatformSettings
+from harness.drivers.agent_runs.contract import (
+    ENDINGS,
+    Answer,
+    CloseReason,
+    ConnectionClosed,
+    HandshakeRefused,
+    Heard,
+    HeardKind,
+    Outage,
+)
+from harness.drivers.agent_runs.in_process import InProcessRunsDriver
+from harness.drivers.agent_runs.scripted_model import ScriptedModel
+from harness.drivers.agent_runs.stores import PlatformStores
 from harness.services import Services
+from harness.services.clock import PublishedClock
 from harness.services.scripted_llm import ScriptedLlmServer
 from tests.behave_runner import REPO, run_behave
 
 KEY = "sk-scripted-" + secrets.token_urlsafe(16)
-MODELS = {ModelSize.SMALL: "s", ModelSize.MEDIUM: "m", ModelSize.LARGE: "l"}
+MODELS = ("s", "m", "l")
 FEATURE = "features/phase1/agent_orchestration_revenue_path.feature"
 #: scenarios the feature runs (outline rows counted one by one)
-FEATURE_SCENARIOS = 12
+FEATURE_SCENARIOS = 15
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +45,17 @@ def parts(services: Services) -> Iterator[tuple[InProcessRunsDriver, ScriptedMod
     # in-process ClickHouse (one chDB engine per process) is left as other tests expect.
     analytics = AnalyticsQueries(ClickHouseGateway(services.clickhouse))
     llm = ScriptedLlmServer(KEY).start()
-    config = PlatformConfig(services.redis_url, services.postgres.app_dsn)
+    settings = PlatformSettings(
+        redis_url=services.redis_url, postgres_dsn=services.postgres.app_dsn
+    )
     stores = PlatformStores(
         services.redis_url, services.postgres.app_dsn, analytics, clock, namespace
     )
     driver = InProcessRunsDriver(
-        stores, config, clock, namespace=namespace, llm_base_url=llm.base_url, llm_api_key=KEY,
-        models=MODELS,
+        stores, services.redis_url, services.postgres.app_dsn, clock, namespace=namespace,
+        llm_base_url=llm.base_url, llm_api_key=KEY, models=MODELS,
     )
-    platform = Platform(config, clock).start()
+    platform = Platform(settings, clock).start()
     for tenant in ("l3-acme", "l3-globex"):
         platform.tenants.subscribe(tenant, tenant, "free")
     platform.close()
@@ -59,14 +68,14 @@ def parts(services: Services) -> Iterator[tuple[InProcessRunsDriver, ScriptedMod
         stores.close()
 
 
-def run(driver: InProcessRunsDriver, tenant: str, request_id: str) -> list[dict[str, Any]]:
+def run(driver: InProcessRunsDriver, tenant: str, request_id: str) -> list[Heard]:
     channel = driver.connect(driver.issue_api_key(tenant))
-    channel.send({"type": "run.start", "id": "m1", "request_id": request_id, "task": "t"})
-    received = [channel.receive(timeout=5)]
-    while received[-1]["type"] not in ("run.result", "run.failed", "run.refused", "error"):
-        received.append(channel.receive(timeout=5))
+    channel.ask_for_run(request_id, "t")
+    heard = [channel.next_heard(timeout=5)]
+    while heard[-1].kind not in {*ENDINGS, HeardKind.PROTOCOL_ERROR}:
+        heard.append(channel.next_heard(timeout=5))
     channel.close()
-    return received
+    return heard
 
 
 def test_a_run_completes_and_is_billed_once_in_process(
@@ -74,13 +83,13 @@ def test_a_run_completes_and_is_billed_once_in_process(
 ) -> None:
     driver, model = parts
     model.script("l3-acme", [Answer(1_260, 20)])
-    received = run(driver, "l3-acme", "l3-run-1")
-    result = received[-1]
-    assert result["type"] == "run.result", received
-    assert (result["cost"], result["charge"]) == ("0.000400", "0.000600")  # free: small, +50%
-    assert {c["model"] for c in result["calls"]} == {"small"}
+    heard = run(driver, "l3-acme", "l3-run-1")
+    result = heard[-1]
+    assert result.kind is HeardKind.RESULT, heard
+    assert (result.cost_micros, result.charge_micros) == (400, 600)  # free: small, +50%
+    assert {h.model for h in heard if h.kind is HeardKind.PROGRESS} == {"small"}
     assert driver.ledger_totals("l3-acme").amount_micros == 600
-    assert driver.runs_in_progress("l3-acme") == 0
+    assert driver.slots_held("l3-acme") == 0
 
 
 def test_a_failed_run_is_not_billed_and_its_request_is_given_back_in_process(
@@ -89,11 +98,11 @@ def test_a_failed_run_is_not_billed_and_its_request_is_given_back_in_process(
     driver, model = parts
     model.script("l3-globex", [Answer(10, 10), Outage()])
     before = driver.quota_used("l3-globex")
-    received = run(driver, "l3-globex", "l3-run-2")
-    assert received[-1]["type"] == "run.failed", received
+    heard = run(driver, "l3-globex", "l3-run-2")
+    assert heard[-1].kind is HeardKind.FAILED, heard
     assert driver.ledger_totals("l3-globex").events == 0
     assert driver.quota_used("l3-globex") == before
-    assert driver.runs_in_progress("l3-globex") == 0
+    assert driver.slots_held("l3-globex") == 0
 
 
 def test_an_unknown_key_is_refused_in_process(
@@ -103,15 +112,15 @@ def test_an_unknown_key_is_refused_in_process(
         parts[0].connect("apex_" + "y" * 43)
 
 
-def test_an_oversized_message_closes_the_channel_with_1009_in_process(
+def test_an_oversized_message_closes_the_connection_as_too_big_in_process(
     parts: tuple[InProcessRunsDriver, ScriptedModel],
 ) -> None:
     driver, _model = parts
     channel = driver.connect(driver.issue_api_key("l3-acme"))
-    channel.send_text("x" * (driver.max_message_bytes + 1))
-    with pytest.raises(ChannelClosed) as closed:
-        channel.receive(timeout=1)
-    assert closed.value.code == 1009
+    channel.send_oversized(driver.max_message_bytes + 1)
+    with pytest.raises(ConnectionClosed) as closed:
+        channel.next_heard(timeout=1)
+    assert closed.value.why is CloseReason.MESSAGE_TOO_BIG
 
 
 @pytest.mark.slow
@@ -121,7 +130,7 @@ def test_the_agent_feature_passes_in_process_through_the_same_dsl(tmp_path: Path
     results = tmp_path / "allure-results"
     run = run_behave(
         [FEATURE, "-f", "plain", "--no-junit", "-D", "services=embedded",
-         "-D", "agent_runs=in_process", "-D", f"allure_results={results}",
+         "-D", "assembly=in_process", "-D", f"allure_results={results}",
          "-D", f"reports_dir={tmp_path / 'reports'}"],
         cwd=REPO, results_dir=results,
     )
@@ -131,3 +140,7 @@ def test_the_agent_feature_passes_in_process_through_the_same_dsl(tmp_path: Path
     statuses = [r["status"] for r in run.results]
     assert statuses and set(statuses) == {"passed"}, statuses
     assert len(statuses) == FEATURE_SCENARIOS
+    levels = {
+        label["value"] for r in run.results for label in r["labels"] if label["name"] == "level"
+    }
+    assert levels == {"L3"}, f"an @L4 feature run in-process is labelled {levels}"

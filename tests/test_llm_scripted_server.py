@@ -10,7 +10,8 @@ import openai
 import pytest
 from openai import OpenAI
 
-from harness.drivers.scripted_llm import Answer, Outage, ScriptedModel
+from harness.drivers.agent_runs.contract import Answer, Outage
+from harness.drivers.agent_runs.scripted_model import ScriptedModel
 from harness.services.scripted_llm import DEFAULT_STEP, ScriptedLlmServer
 
 KEY = "sk-scripted-test-key-0123456789"

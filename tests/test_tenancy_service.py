@@ -9,15 +9,16 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import redis
+from pydantic import SecretStr
 
 from apex import keys
 from apex.clock import FrozenClock
 from apex.errors import InvalidInput
-from apex.platform import Platform, PlatformConfig
+from apex.platform import Platform, PlatformSettings
 from apex.tenancy import session
 from apex.tenancy.errors import AccessDenied, RegionAlreadyPinned, SecretTampered
 from apex.tenancy.model import MASKED, Outcome, Permission, Principal
-from apex.tenancy.platform import TenancyConfig, TenancyPlatform
+from apex.tenancy.platform import TenancyPlatform
 from apex.tenancy.provisioning import OWNER_ROLE
 from apex.tenancy.regions import Region, RegionKeys, cache_url
 from harness.services import Services
@@ -26,12 +27,19 @@ from harness.services.regions import region_admin_dsns, region_dsns
 SECRET = "sk-proj-" + uuid.uuid4().hex
 
 
+def _settings(services: Services, pool_size: int = 10) -> PlatformSettings:
+    return PlatformSettings(
+        redis_url=SecretStr(services.redis_url),
+        postgres_dsn=SecretStr(services.postgres.app_dsn), pool_size=pool_size,
+    )
+
+
 @pytest.fixture(scope="module")
 def platform(services: Services) -> Iterator[Platform]:
     from datetime import UTC, datetime
 
     built = Platform(
-        PlatformConfig(services.redis_url, services.postgres.app_dsn),
+        _settings(services),
         FrozenClock(datetime(2026, 11, 3, 9, 0, tzinfo=UTC)),
     ).start()
     yield built
@@ -47,11 +55,7 @@ def _tenancy(
     services: Services, clock: FrozenClock, keyring: RegionKeys, size: int = 4
 ) -> TenancyPlatform:
     return TenancyPlatform(
-        TenancyConfig(
-            services.redis_url, services.postgres.app_dsn, region_dsns(services.postgres),
-            keyring, pool_size=size,
-        ),
-        clock,
+        _settings(services, pool_size=size), region_dsns(services.postgres), keyring, clock
     )
 
 

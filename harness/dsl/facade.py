@@ -1,27 +1,33 @@
-"""One object per scenario giving steps every DSL area: ``context.dsl``."""
+"""One object per scenario giving steps every capability's DSL: ``context.dsl``."""
 
 from __future__ import annotations
 
-from harness.dsl.agent_runs import AgentRunsDsl
-from harness.dsl.billing import BillingDsl
-from harness.dsl.clock import ClockDsl
-from harness.dsl.requests import RequestsDsl
-from harness.dsl.subscriptions import SubscriptionsDsl
-from harness.dsl.tenant_config import TenantConfigDsl
-from harness.dsl.world import World
+from harness.dsl.agent_runs.actions import AgentRunsDsl
+from harness.dsl.agent_runs.checks import AgentRunChecks
+from harness.dsl.common.world import World
+from harness.dsl.tenant_config.accounts import AccountsDsl
+from harness.dsl.tenant_config.cross_tenant import CrossTenantDsl
+from harness.dsl.tenant_config.own import OwnConfigDsl
+from harness.dsl.tenant_config.stores import StoresDsl
+from harness.dsl.tiers.billing import BillingDsl
+from harness.dsl.tiers.clock import ClockDsl
+from harness.dsl.tiers.requests import RequestsDsl
+from harness.dsl.tiers.subscriptions import SubscriptionsDsl
 
 
 class Dsl:
     def __init__(self, world: World) -> None:
         self.world = world
+        # tier enforcement
         self.subscriptions = SubscriptionsDsl(world)
         self.requests = RequestsDsl(world)
         self.billing = BillingDsl(world)
         self.clock = ClockDsl(world)
+        # agent runs
         self.agent_runs = AgentRunsDsl(world)
-        self.tenant_config = TenantConfigDsl(world)
-
-    def tenant_with_runs(self, name: str, tier: str, runs: int) -> None:
-        """A tenant on a tier with ``runs`` runs in progress."""
-        self.subscriptions.tenant_on_tier(name, tier)
-        self.requests.runs_in_progress(name, runs)
+        self.agent_run_checks = AgentRunChecks(world)
+        # tenant configuration
+        self.tenant_config = OwnConfigDsl(world)
+        self.cross_tenant = CrossTenantDsl(world)
+        self.tenant_stores = StoresDsl(world)
+        self.tenant_accounts = AccountsDsl(world)

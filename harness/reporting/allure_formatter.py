@@ -34,7 +34,7 @@ from behave.model import Rule, Scenario
 
 from harness.errors import HarnessError, TagError
 from harness.reporting.redaction import REDACTOR
-from harness.reporting.tags import classify
+from harness.reporting.tags import classify, level_that_ran
 
 #: Kept when the results folder is emptied at the start of a run.
 KEEP_IN_RESULTS = {"history", ".gitkeep", "README.md"}
@@ -77,7 +77,7 @@ class ApexAllureListener(AllureListener):  # type: ignore[misc]
         test = self.logger.get_test(self.current_scenario_uuid)
         rule = rule_of(scenario)
         test.labels = [label for label in test.labels if label.name != LabelType.SEVERITY]
-        test.labels.extend(_revenue_labels(scenario, rule))
+        test.labels.extend(_revenue_labels(scenario, rule, self._assembly()))
         try:
             mrr = classify(scenario.feature.tags, scenario.feature.name).mrr
             test.parameters = [
@@ -88,6 +88,11 @@ class ApexAllureListener(AllureListener):  # type: ignore[misc]
             pass  # the run was refused before any scenario for such a feature
         if rule is not None:
             test.titlePath = [*test.titlePath, rule.name]
+
+    def _assembly(self) -> str | None:
+        """The ``assembly`` setting, read as the suite's settings read it."""
+        chosen = self.behave_config.userdata.get("assembly") or os.environ.get("APEX_ASSEMBLY")
+        return str(chosen) if chosen else None
 
     def stop_scenario(self, scenario: Scenario) -> None:
         uuid = self.current_scenario_uuid
@@ -130,7 +135,7 @@ class ApexAllureListener(AllureListener):  # type: ignore[misc]
             test.name = test_title
 
 
-def _revenue_labels(scenario: Scenario, rule: Rule | None) -> list[Label]:
+def _revenue_labels(scenario: Scenario, rule: Rule | None, assembly: str | None) -> list[Label]:
     try:
         tags = classify(scenario.feature.tags, scenario.feature.name)
     except TagError:
@@ -140,7 +145,7 @@ def _revenue_labels(scenario: Scenario, rule: Rule | None) -> list[Label]:
         Label(name=LabelType.SEVERITY, value=tags.phase.severity),
         Label(name="mrr", value=str(tags.mrr)),
         Label(name="phase", value=tags.phase.tag),
-        Label(name="level", value=tags.level),
+        Label(name="level", value=level_that_ran(tags.level, assembly)),
         Label(name=LabelType.PARENT_SUITE, value=tags.phase.epic),
         Label(name=LabelType.SUITE, value=scenario.feature.name),
     ]

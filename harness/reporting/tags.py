@@ -39,6 +39,16 @@ LEVELS = {
     "L3": "platform services in the test process, backing services real",
     "L4": "platform as separate processes, driven over HTTP and WebSocket",
 }
+#: The level each assembly runs at (``harness.assembly``): the level a report shows.
+ASSEMBLY_LEVELS = {"in_process": "L3", "network": "L4"}
+
+
+def level_that_ran(declared: str, assembly: str | None) -> str:
+    """The level a feature ran at: its tag's, unless the ``assembly`` setting chose one (an
+    ``@L4`` feature run in-process ran at L3)."""
+    return ASSEMBLY_LEVELS.get(assembly or "", declared)
+
+
 #: Tags allowed beyond the required ones, with what they mean (the README lists them all).
 OPTIONAL_TAGS = {
     "scripted_llm": "needs the scripted LLM server; skipped against a real LLM endpoint",

@@ -1,0 +1,279 @@
+"""Requests against the tier's quota and slots, in business words.
+
+An admitted request holds one of the tier's slots ("runs at once") until it is released; the
+scenario keeps the slots it holds renewed as time passes, unless the server holding one is said
+to have crashed (it is then abandoned, and expires on its own).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from functools import partial
+
+from harness.drivers.tiers.contract import Admission, InvalidRequest, RefusalReason, TierInstance
+from harness.dsl.common.evidence import business_step
+from harness.dsl.common.world import World
+from harness.dsl.tiers.state import TiersState
+from harness.dsl.tiers.subscriptions import SubscriptionsDsl
+
+
+def reason_named(words: str) -> RefusalReason:
+    try:
+        return RefusalReason(words)
+    except ValueError:
+        known = ", ".join(repr(r.value) for r in RefusalReason)
+        raise AssertionError(f"no refusal reason is called {words!r}; known: {known}") from None
+
+
+class RequestsDsl:
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self._state = world.state(TiersState)
+
+    # -- Given ------------------------------------------------------------------------------
+
+    def tenant_holding_slots(self, name: str, tier: str, count: int) -> None:
+        """A tenant on a tier with ``count`` requests in progress, each holding a slot."""
+        SubscriptionsDsl(self._world).tenant_on_tier(name, tier)
+        self.hold_slots(name, count)
+
+    def hold_slots(self, name: str, count: int) -> None:
+        """``count`` admitted requests of ``name`` stay in progress, holding their slots."""
+        with business_step(f"{name} has {count} runs in progress", self._seen):
+            results = self._submit_many(name, count, parallel=False)
+            admitted = [r for r in results if r.admitted]
+            assert len(admitted) == count, f"only {len(admitted)} of {count} runs started"
+
+    def release_one_slot(self, name: str) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        with business_step(f"one of {name}'s runs finishes"):
+            request_id = self._held(tenant_id).pop(0)
+            self._instance().release_slot(tenant_id, request_id)
+
+    def abandon_one_slot(self, name: str) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        with business_step(f"the worker of one of {name}'s runs crashes"):
+            self._state.abandoned.add(self._held(tenant_id)[0])
+
+    def time_passes(self, seconds: int) -> None:
+        """Time passes; every slot whose holder is alive is renewed as it goes."""
+        with business_step(f"{seconds} seconds pass"):
+            step = timedelta(seconds=min(seconds, 10) or 1)
+            remaining = timedelta(seconds=seconds)
+            while remaining > timedelta(0):
+                moved = min(step, remaining)
+                self._world.clock.advance(moved)
+                remaining -= moved
+                self._renew_live_slots()
+
+    def quota_store_unreachable(self) -> None:
+        with business_step("the quota store becomes unreachable"):
+            instance, link = self._world.tiers.instance_with_cuttable_quota_store()
+            self._world.add_cleanup(link.close)
+            self._world.add_cleanup(instance.close)
+            self._state.route = instance
+            self._state.links.append(link)
+            link.cut()
+
+    def quota_used_once_store_back(self, name: str, expected: int) -> None:
+        with business_step("the quota store is reachable again"):
+            for link in self._state.links:
+                link.restore()
+        self.quota_used_is(name, expected)
+
+    def platform_instances(self, count: int) -> None:
+        with business_step(f"the platform runs as {count} instances sharing the stores"):
+            assert count >= 1, "at least one platform instance runs"
+            self._state.instance_count = count
+
+    # -- When -------------------------------------------------------------------------------
+
+    def make_requests(self, name: str, count: int) -> None:
+        with business_step(f"{name} makes {count} requests", self._seen):
+            self._state.results = self._submit_many(name, count, parallel=False, release=True)
+
+    def take_slots_at_once(self, name: str, count: int) -> None:
+        """``count`` requests at the same instant, each keeping the slot it is given."""
+        with business_step(f"{name} starts {count} runs at the same time", self._seen):
+            self._state.results = self._submit_many(name, count, parallel=True)
+
+    def take_slots(self, name: str, count: int) -> None:
+        """``count`` requests one after the other, each keeping the slot it is given."""
+        with business_step(f"{name} starts {count} runs", self._seen):
+            self._state.results = self._submit_many(name, count, parallel=False)
+
+    def same_request_repeated(self, name: str, times: int) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        request_id = self._world.aliases.request_id()
+        instance = self._instance()
+        with business_step(f"{name} sends the same request {times} times", self._seen):
+            self._state.results = [instance.submit(tenant_id, request_id) for _ in range(times)]
+            instance.release_slot(tenant_id, request_id)
+
+    def requests_from_tenants(self, counts: dict[str, int]) -> None:
+        shown = ", ".join(f"{name} {count}" for name, count in counts.items())
+        with business_step(f"the tenants make requests: {shown}", self._seen):
+            self._state.results = []
+            for name, count in counts.items():
+                self._state.results += self._submit_many(
+                    name, count, parallel=False, release=True
+                )
+
+    def simultaneous_across_instances(self, name: str, count: int) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        instances = self._state.instance_count
+        title = f"{count} requests from {name} arrive at once over {instances} instances"
+        with business_step(title, self._seen):
+            started = [self._world.tiers.another_instance() for _ in range(instances)]
+            for instance in started:
+                self._world.add_cleanup(instance.close)
+            jobs = [
+                (started[i % instances], self._world.aliases.request_id()) for i in range(count)
+            ]
+            self._state.results = _at_once([partial(i.submit, tenant_id, r) for i, r in jobs])
+
+    def raw_request(self, tenant_id: str, units: int = 1) -> None:
+        """A request exactly as a client sent it: the tenant id is not an alias."""
+        with business_step(f"a request arrives for tenant id {tenant_id!r}, batch {units}"):
+            self._send_expecting_error(tenant_id, units)
+
+    def batch_request(self, name: str, units: int) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        with business_step(f"a request arrives from {name} as a batch of {units}"):
+            self._send_expecting_error(tenant_id, units)
+
+    # -- Then -------------------------------------------------------------------------------
+
+    def admitted_count(self, expected: int) -> None:
+        admitted = sum(1 for r in self._state.results if r.admitted)
+        with business_step(f"{expected} requests are admitted", self._seen):
+            assert admitted == expected, (
+                f"expected {expected} admitted, {admitted} were ({self._summary()})"
+            )
+
+    def refused_count(self, expected: int, reason: RefusalReason) -> None:
+        refused = [r for r in self._state.results if not r.admitted]
+        with business_step(f"{expected} requests are refused: {reason.value}", self._seen):
+            assert len(refused) == expected, (
+                f"expected {expected} refused, {len(refused)} were ({self._summary()})"
+            )
+            wrong = [r for r in refused if r.reason is not reason]
+            assert not wrong, f"refused for another reason than {reason.value}: {wrong}"
+
+    def all_admitted(self, expected: int) -> None:
+        with business_step(f"all {expected} requests are admitted", self._seen):
+            assert len(self._state.results) == expected, self._summary()
+        self.admitted_count(expected)
+
+    def all_refused(self, expected: int, reason: RefusalReason) -> None:
+        with business_step(f"all {expected} requests are refused", self._seen):
+            assert len(self._state.results) == expected, self._summary()
+        self.refused_count(expected, reason)
+        if reason is RefusalReason.UNAVAILABLE:
+            with business_step("each refusal says to retry later", self._seen):
+                for result in self._state.results:
+                    assert result.retryable, f"refusal not marked retryable: {result}"
+                    assert "retry" in result.message, f"message gives no advice: {result}"
+
+    def nth_admitted(self, position: int) -> None:
+        result = self._nth(position)
+        with business_step(f"request {position} is admitted", self._seen):
+            assert result.admitted, f"request {position} was refused: {result.message}"
+
+    def nth_refused_with_offer(self, position: int, offer: str) -> None:
+        result = self._nth(position)
+        with business_step(f"request {position} is refused, offering {offer}", self._seen):
+            assert not result.admitted, f"request {position} was admitted: {result}"
+            assert result.reason is RefusalReason.QUOTA_USED, f"wrong reason: {result}"
+            assert result.offer == offer, f"offered {result.offer!r}, expected {offer!r}"
+            assert offer in result.message, f"the message does not name {offer}: {result.message}"
+
+    def rejected_as_invalid(self, problem: str) -> None:
+        error = self._state.error.take()
+        title = f"the request is rejected as invalid ({problem})"
+        with business_step(title, lambda: repr(error)):
+            assert isinstance(error, InvalidRequest), f"expected invalid input, got {error!r}"
+            assert problem in str(error), f"the error does not name the {problem}: {error}"
+
+    def quota_used_is(self, name: str, expected: int) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        used = self._world.tiers.quota_used(tenant_id)
+        with business_step(f"{name} has used {expected:,} requests this period", lambda: used):
+            assert used == expected, (
+                f"{name} ({tenant_id}) has used {used:,}, expected {expected:,}"
+            )
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _instance(self) -> TierInstance:
+        """The instance requests go to: the one a Given chose, or the primary."""
+        return self._state.route or self._world.tiers
+
+    def _held(self, tenant_id: str) -> list[str]:
+        held = self._state.slots_held.get(tenant_id)
+        assert held, f"{tenant_id} holds no slot in this scenario"
+        return held
+
+    def _submit_many(
+        self, name: str, count: int, *, parallel: bool, release: bool = False
+    ) -> list[Admission]:
+        tenant_id = self._world.aliases.known_tenant(name)
+        instance = self._instance()
+        ids = [self._world.aliases.request_id() for _ in range(count)]
+        calls = [partial(instance.submit, tenant_id, r) for r in ids]
+        results = _at_once(calls) if parallel else [call() for call in calls]
+        for result in results:
+            if result.admitted:
+                if release:
+                    instance.release_slot(tenant_id, result.request_id)
+                else:
+                    self._state.slots_held.setdefault(tenant_id, []).append(result.request_id)
+        return results
+
+    def _send_expecting_error(self, tenant_id: str, units: int) -> None:
+        self._state.error.put(None)
+        self._state.results = []
+        try:
+            self._state.results = [
+                self._world.tiers.submit(tenant_id, self._world.aliases.request_id(), units)
+            ]
+        except InvalidRequest as exc:
+            self._state.error.put(exc)
+
+    def _renew_live_slots(self) -> None:
+        instance = self._instance()
+        for tenant_id, held in self._state.slots_held.items():
+            for request_id in held:
+                if request_id not in self._state.abandoned:
+                    instance.renew_slot(tenant_id, request_id)
+
+    def _nth(self, position: int) -> Admission:
+        assert len(self._state.results) >= position, (
+            f"only {len(self._state.results)} requests were made, no request {position}"
+        )
+        return self._state.results[position - 1]
+
+    def _summary(self) -> str:
+        counts = Counter(
+            "admitted" if r.admitted else f"refused ({r.reason})" for r in self._state.results
+        )
+        return ", ".join(f"{n} {what}" for what, n in counts.items()) or "no requests"
+
+    def _seen(self) -> object:
+        return {"tenants": self._world.aliases.names(), "results": self._state.results}
+
+
+def _at_once(calls: Sequence[Callable[[], Admission]]) -> list[Admission]:
+    """Run the calls on as many threads, released together, results in call order."""
+    barrier = threading.Barrier(len(calls))
+
+    def released(call: Callable[[], Admission]) -> Admission:
+        barrier.wait(timeout=30)
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(released, calls))
