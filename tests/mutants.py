@@ -12,21 +12,23 @@ refactoring cannot silently turn a mutant into a no-op (or into a different defe
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any, cast
 
 from apex import enforcement, keys
-from apex.billing import BillingEvent, BillingKind
+from apex.billing import BillingKind
+from apex.charges import Charge, Charges
 from apex.clock import billing_period, epoch_millis
 from apex.enforcement import Admission, Decision, TierEnforcer
 from apex.gateway.protocol import ResumeRun
 from apex.gateway.session import GatewaySession
-from apex.orchestration.runs import AsyncRunStore, RunJob
 from apex.orchestration.supervisor import Progress, RunOutcome
 from apex.orchestration.worker import OrchestrationWorker, _RunEvents
 from apex.requests import RefusalReason, RequestResult, RequestService
+from apex.runs import RunIntake, RunJob
 
 
 def quota_off_by_one() -> None:
@@ -77,7 +79,10 @@ def check_then_increment() -> None:
 
 
 def bill_refused_requests() -> None:
-    """A request refused for quota or concurrency is billed anyway."""
+    """A request refused for quota or concurrency is billed anyway (at no charge, but a ledger
+    row and an analytics record all the same)."""
+    _require_source(RequestService.__init__, "self._charges = charges")
+    _require_source(Charges.__init__, "self._clock = clock")
     original = RequestService.submit
 
     def submit(self: RequestService, tenant_id: str, request_id: str, units: int = 1) -> Any:
@@ -85,11 +90,11 @@ def bill_refused_requests() -> None:
         if not result.admitted and result.reason in (
             RefusalReason.QUOTA_EXHAUSTED, RefusalReason.CONCURRENCY_LIMIT,
         ):
-            now = self._clock.now()
-            self._ledger.record(
-                BillingEvent(
-                    tenant_id, BillingKind.REQUEST, request_id, billing_period(now),
-                    result.tier or "free", units, 0, now,
+            charges: Charges = self._charges
+            self._charges.record(
+                Charge(
+                    tenant_id, BillingKind.REQUEST, request_id,
+                    billing_period(charges._clock.now()), result.tier or "free", units, 0,
                 )
             )
         return result
@@ -121,8 +126,9 @@ def _require_source(function: Callable[..., Any], *snippets: str) -> None:
         )
 
 
-#: Extra field of a run's record hash where the ``reconnect_runs_again`` mutant keeps the job.
-_STASHED_JOB = "mutant_job"
+def _stashed_job_key(tenant_id: str, run_id: str) -> str:
+    """Where the ``reconnect_runs_again`` mutant keeps a queued job (its own Redis key)."""
+    return f"{keys.PREFIX}:mutant:{tenant_id}:{run_id}:job"
 
 
 def reconnect_runs_again() -> None:
@@ -131,41 +137,42 @@ def reconnect_runs_again() -> None:
     second time while the client follows the original run.
 
     The gateway keeps no job after queueing it, and the client may reconnect to any replica, so
-    queueing also stashes the encoded job in the run's record hash in Redis, where every gateway
-    process can read it back."""
-    _require_parameters(AsyncRunStore.enqueue, ["self", "job"])
-    _require_source(AsyncRunStore.__init__, "self._redis = client")
+    queueing also stashes the encoded job in Redis, where every gateway process can read it
+    back. The second run needs a record of its own in the run log to be executed: the mutant
+    claims it and marks it admitted, as a gateway that skipped admission would."""
+    _require_parameters(RunIntake.enqueue, ["self", "job"])
+    _require_source(RunIntake.__init__, "self._redis = client")
     _require_parameters(GatewaySession._dispatch, ["self", "message"])
     _require_source(GatewaySession.__init__, "self.tenant_id = tenant_id", "self._desk = desk")
     _require_source(GatewaySession._dispatch, "isinstance(message, ResumeRun)")
     _require_fields(RunJob, {"tenant_id", "run_id"})
     _require_fields(ResumeRun, {"request_id"})
-    original_enqueue = AsyncRunStore.enqueue
+    original_enqueue = RunIntake.enqueue
     original_dispatch = GatewaySession._dispatch
 
-    async def enqueue(self: AsyncRunStore, job: RunJob) -> None:
-        record = keys.agent_run(job.tenant_id, job.run_id)
-        await self._redis.hset(record, _STASHED_JOB, job.encode()["job"])
+    async def enqueue(self: RunIntake, job: RunJob) -> None:
+        stash = _stashed_job_key(job.tenant_id, job.run_id)
+        await self._redis.set(stash, job.encode()["job"], ex=3600)
         await original_enqueue(self, job)
 
     async def dispatch(self: GatewaySession, message: Any) -> None:
         # Queued before the gateway answers, not after: a client that has its answer (and the
         # replayed result) could otherwise check its bill before the second job even exists,
         # and no check can wait for work nobody has queued yet.
-        store = self._desk.store
-        if (
-            isinstance(message, ResumeRun)
-            and await store.state(self.tenant_id, message.request_id) is not None
-        ):
-            record = keys.agent_run(self.tenant_id, message.request_id)
-            stashed = await store._redis.hget(record, _STASHED_JOB)
-            if not isinstance(stashed, bytes):
-                raise RuntimeError(f"run {message.request_id} has no stashed job: mutant broken")
-            job = RunJob.decode({b"job": stashed})
-            await store.enqueue(replace(job, run_id=f"{job.run_id}-again"))
+        desk = self._desk
+        if isinstance(message, ResumeRun):
+            stashed = await desk._intake._redis.get(
+                _stashed_job_key(self.tenant_id, message.request_id)
+            )
+            if stashed is not None:
+                job = RunJob.decode({b"job": stashed})
+                again = replace(job, run_id=f"{job.run_id}-again")
+                await asyncio.to_thread(desk.runs.claim, job.tenant_id, again.run_id, job.task)
+                await asyncio.to_thread(desk.runs.admitted, again)
+                await original_enqueue(desk._intake, again)
         await original_dispatch(self, message)
 
-    AsyncRunStore.enqueue = enqueue  # type: ignore[method-assign]
+    RunIntake.enqueue = enqueue  # type: ignore[method-assign]
     GatewaySession._dispatch = dispatch  # type: ignore[method-assign]
 
 
@@ -225,3 +232,267 @@ def apply(name: str) -> None:
     """Break the platform in this process the way mutant ``name`` does."""
     assert name in MUTANTS, f"no mutant {name!r}; known: {sorted(MUTANTS)}"
     MUTANTS[name]()
+
+
+# -- Tenant configuration (features/phase1/tenant_config_isolation.feature) ----------------------
+#
+# Each is a defect of a few lines that a refactoring of ``apex/tenancy`` (or of the region
+# schema) might bring in. Their imports are here, not at the top, so that this section stands
+# on its own while the sections above are re-targeted.
+
+import re  # noqa: E402
+import types  # noqa: E402
+
+from apex import migrations  # noqa: E402
+from apex.tenancy import cache as tenancy_cache  # noqa: E402
+from apex.tenancy import cipher as tenancy_cipher  # noqa: E402
+from apex.tenancy import session as tenancy_session  # noqa: E402
+from apex.tenancy.cache import ConfigCache  # noqa: E402
+from apex.tenancy.directory import TenantDirectory  # noqa: E402
+from apex.tenancy.model import Permission, Principal  # noqa: E402
+from apex.tenancy.regions import Region  # noqa: E402
+from apex.tenancy.service import TenantConfigService  # noqa: E402
+
+
+def cache_key_ignores_tenant() -> None:
+    """The configuration cache keys its hashes by region only: every tenant of a region shares
+    one hash, so a tenant's cached settings overwrite (and are found as) another's. (Entries
+    still say whose they are, and a foreign one is discarded when read.)"""
+    _require_parameters(tenancy_cache.keys.tenant_config_cache, ["tenant_id"])
+    for method in (ConfigCache.get, ConfigCache.put, ConfigCache.forget):
+        _require_source(method, "keys.tenant_config_cache(")
+    shared = tenancy_cache.keys.tenant_config_cache("shared")
+    # Only the cache module's view of the key names changes: the suite's probes, which read
+    # the cache where the tenant's hash should be, keep the real names.
+    tenancy_cache.keys = types.SimpleNamespace(  # type: ignore[assignment]
+        **{**vars(tenancy_cache.keys), "tenant_config_cache": lambda tenant_id: shared}
+    )
+
+
+def cache_serves_foreign_entries() -> None:
+    """The cache stops checking whose an entry is: an entry found under a tenant's hash is
+    served to that tenant, even when it says it is another tenant's."""
+    _require_parameters(ConfigCache.get, ["self", "home", "tenant_id", "name"])
+    _require_source(
+        ConfigCache.get, "entry.tenant_id != tenant_id", "client.hdel(key, name)", "return entry"
+    )
+
+    def get(self: ConfigCache, home: Region, tenant_id: str, name: str) -> Any:
+        client = self._clients[home]
+        key = tenancy_cache.keys.tenant_config_cache(tenant_id)
+        raw = client.hget(key, name)
+        if raw is None:
+            return None
+        entry = tenancy_cache._decode(raw)
+        if entry is None or entry.name != name:  # the mutant: no entry.tenant_id check
+            client.hdel(key, name)
+            return None
+        return entry
+
+    ConfigCache.get = get  # type: ignore[method-assign]
+
+
+def cache_shared_and_trusted() -> None:
+    """Both cache defects at once: one hash for all the tenants of a region, and entries served
+    without checking whose they are, so one tenant's cached value is served to another. (Either
+    alone is caught by other scenarios; this is what the reads of a cached setting guard.)"""
+    cache_key_ignores_tenant()
+    cache_serves_foreign_entries()
+
+
+def refusals_not_audited() -> None:
+    """A refused attempt (another tenant's id, a malformed name, a missing permission) is
+    refused but no longer written to the audit trail."""
+    _require_parameters(
+        TenantConfigService._refuse,
+        ["self", "caller", "home", "action", "tenant_id", "name", "reason"],
+    )
+    _require_source(TenantConfigService._admit, "self._refuse(")
+
+    def refuse(self: TenantConfigService, *args: Any) -> None:
+        pass
+
+    TenantConfigService._refuse = refuse  # type: ignore[method-assign]
+
+
+def viewer_sees_secrets() -> None:
+    """Secrets are revealed to any caller who may read the configuration, not only to those
+    who may reveal secrets: a viewer gets a provider's API key in plain text."""
+    _require_parameters(TenantConfigService._shown, ["self", "caller", "home", "row"])
+    _require_source(TenantConfigService._shown, "caller.may(Permission.REVEAL_SECRETS)")
+    original = TenantConfigService._shown
+
+    def shown(self: TenantConfigService, caller: Principal, home: Region, row: Any) -> Any:
+        if caller.may(Permission.READ):
+            caller = replace(caller, permissions=caller.permissions | {Permission.REVEAL_SECRETS})
+        return original(self, caller, home, row)
+
+    TenantConfigService._shown = shown  # type: ignore[method-assign]
+
+
+def viewer_may_write() -> None:
+    """Changes are checked against the permission to read, not to write: a viewer of the tenant
+    may overwrite and delete its settings."""
+    _require_parameters(
+        TenantConfigService._admit, ["self", "caller", "action", "tenant_id", "name", "permission"]
+    )
+    _require_source(TenantConfigService.put, "Permission.WRITE")
+    _require_source(TenantConfigService.delete, "Permission.WRITE")
+    original = TenantConfigService._admit
+
+    def admit(
+        self: TenantConfigService, caller: Principal, action: Any, tenant_id: object,
+        name: object, permission: Permission,
+    ) -> Any:
+        if permission is Permission.WRITE:
+            permission = Permission.READ
+        return original(self, caller, action, tenant_id, name, permission)
+
+    TenantConfigService._admit = admit  # type: ignore[method-assign]
+
+
+def secret_bound_without_tenant() -> None:
+    """A secret's associated data leaves the tenant out: a sealed key copied into another
+    tenant's record, under the same setting name in the same region, decrypts there."""
+    _require_parameters(tenancy_cipher._associated, ["home", "tenant_id", "name"])
+    _require_source(tenancy_cipher.SecretCipher.open, "_associated(home, tenant_id, name)")
+    original = tenancy_cipher._associated
+
+    def associated(home: Region, tenant_id: str, name: str) -> bytes:
+        return original(home, "", name)
+
+    tenancy_cipher._associated = associated
+
+
+def tenant_set_for_whole_session() -> None:
+    """The tenant a transaction acts for is set for the connection's whole session
+    (``set_config(..., false)``) instead of the transaction: a pooled connection carries one
+    tenant's identity into the next caller's work."""
+    _require_parameters(tenancy_session.act_for, ["conn", "tenant_id"])
+    _require_source(tenancy_session.act_for, "set_config(%s, %s, true)")
+    _require_source(tenancy_session.tenant_transaction, "act_for(conn, tenant_id)")
+
+    def act_for(conn: Any, tenant_id: str) -> None:
+        conn.execute(
+            "SELECT set_config(%s, %s, false)", (tenancy_session.keys.TENANT_SETTING, tenant_id)
+        )
+
+    tenancy_session.act_for = act_for
+
+
+def region_ignores_pin() -> None:
+    """Region routing ignores the tenant's pinned home and sends all its data to the EU: the
+    pin is still recorded, but never read back."""
+    _require_parameters(TenantDirectory.region_of, ["self", "tenant_id"])
+    _require_source(TenantConfigService._admit, "self._directory.region_of(caller.tenant_id)")
+
+    def region_of(self: TenantDirectory, tenant_id: str) -> Region:
+        return Region.EU
+
+    TenantDirectory.region_of = region_of  # type: ignore[method-assign]
+
+
+def _patch_region_schema(change: Callable[[str], str], what: str) -> None:
+    """The region databases get their schema files as ``change`` leaves them. (A run's
+    embedded services apply the schema afresh, in the process that starts them.)"""
+    _require_parameters(migrations.schema_files, ["engine"])
+    original = migrations.schema_files
+
+    def schema_files(engine: str) -> list[tuple[str, str]]:
+        files = original(engine)
+        if engine != "region":
+            return files
+        changed = [(name, change(text)) for name, text in files]
+        assert changed != files, f"the region schema no longer has {what}: update the mutant"
+        return changed
+
+    migrations.schema_files = schema_files
+
+
+def row_security_not_forced() -> None:
+    """The region tables' row-level security is enabled but not FORCEd: it binds the platform's
+    role, but the tables' owner (migrations, maintenance jobs) sees and changes every tenant's
+    rows."""
+    _patch_region_schema(
+        lambda text: text.replace(" FORCE ROW LEVEL SECURITY;", " NO FORCE ROW LEVEL SECURITY;"),
+        "FORCE ROW LEVEL SECURITY",
+    )
+
+
+def audit_triggers_dropped() -> None:
+    """The audit trail's append-only triggers are lost (a squashed migration, say): the
+    platform's role still may not change it (it has no grant), but the tables' owner may."""
+    _patch_region_schema(
+        lambda text: re.sub(r"CREATE TRIGGER config_audit_no_\w+.*?;", "", text, flags=re.S),
+        "the config_audit_no_* triggers",
+    )
+
+
+def _patch_main_schema(change: Callable[[str], str], what: str) -> None:
+    """The main database gets its schema files as ``change`` leaves them."""
+    _require_parameters(migrations.schema_files, ["engine"])
+    original = migrations.schema_files
+
+    def schema_files(engine: str) -> list[tuple[str, str]]:
+        files = original(engine)
+        if engine != "postgres":
+            return files
+        changed = [(name, change(text)) for name, text in files]
+        assert changed != files, f"the main schema no longer has {what}: update the mutant"
+        return changed
+
+    migrations.schema_files = schema_files
+
+
+def _without_row_security(table: str) -> Callable[[str], str]:
+    """Drops a table's ENABLE, FORCE and isolation policy: a squashed migration that lost them."""
+
+    def change(text: str) -> str:
+        text = text.replace(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;", "")
+        text = text.replace(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY;", "")
+        return re.sub(rf"CREATE POLICY {table}_isolation ON {table}.*?;", "", text, flags=re.S)
+
+    return change
+
+
+def charges_not_isolated() -> None:
+    """The ledger of charges has no row-level security: the platform's role reads and writes
+    every tenant's charges, whatever tenant its transaction acts for."""
+    _patch_main_schema(_without_row_security("billing_events"), "billing_events' policy")
+
+
+def subscriptions_not_isolated() -> None:
+    """The tenants table has no row-level security: any session sees every subscription and may
+    change any tenant's tier."""
+    _patch_main_schema(_without_row_security("tenants"), "tenants' policy")
+
+
+def api_keys_policy_open() -> None:
+    """The API keys' policy lets every row through (``USING (true)``), as a policy written for
+    the handshake's lookup and applied to everyone would."""
+    _patch_main_schema(
+        lambda text: re.sub(
+            r"(CREATE POLICY api_keys_isolation ON api_keys\s+)USING \(.*?\)\)\s+"
+            r"WITH CHECK \(.*?\)\);",
+            r"\1USING (true) WITH CHECK (true);", text, flags=re.S,
+        ),
+        "api_keys' isolation policy",
+    )
+
+
+MUTANTS.update({
+    "charges_not_isolated": charges_not_isolated,
+    "subscriptions_not_isolated": subscriptions_not_isolated,
+    "api_keys_policy_open": api_keys_policy_open,
+    "cache_key_ignores_tenant": cache_key_ignores_tenant,
+    "cache_serves_foreign_entries": cache_serves_foreign_entries,
+    "cache_shared_and_trusted": cache_shared_and_trusted,
+    "refusals_not_audited": refusals_not_audited,
+    "viewer_sees_secrets": viewer_sees_secrets,
+    "viewer_may_write": viewer_may_write,
+    "secret_bound_without_tenant": secret_bound_without_tenant,
+    "tenant_set_for_whole_session": tenant_set_for_whole_session,
+    "region_ignores_pin": region_ignores_pin,
+    "row_security_not_forced": row_security_not_forced,
+    "audit_triggers_dropped": audit_triggers_dropped,
+})

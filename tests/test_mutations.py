@@ -20,6 +20,7 @@ from tests.behave_runner import REPO
 
 TIER_FEATURE = "features/phase1/subscription_tier_enforcement.feature"
 AGENT_FEATURE = "features/phase1/agent_orchestration_revenue_path.feature"
+TENANT_FEATURE = "features/phase1/tenant_config_isolation.feature"
 #: Where the sitecustomize that applies ``SUITE_MUTANT`` lives (not an ``APEX_`` variable: the
 #: L4 platform processes are started without those, and must see the mutant too).
 MUTANT_SITE = REPO / "tests" / "mutant_site"
@@ -140,3 +141,163 @@ def test_broken_agent_run_billing_turns_the_guarding_scenarios_red(
     assert AGENT_EVIDENCE[mutant] in output, (
         f"red under {mutant}, but not for the double or partial charge:\n{output[-3000:]}"
     )
+
+
+# -- Tenant configuration -----------------------------------------------------------------------
+
+
+def _rows(outline: str, examples: str, *rows: str) -> set[str]:
+    """The names behave gives these rows ("1.2": block 1, row 2) of a Scenario Outline."""
+    return {f"{outline} -- @{row} {examples}" for row in rows}
+
+
+_REFUSED_ON_RECORD = _rows(
+    "Another tenant is refused whatever it tries, and the attempt is on record",
+    "Every action on another tenant's configuration", "1.1", "1.2", "1.3", "1.4",
+)
+_POISONING = _rows(
+    "An attempt to poison a tenant's cached configuration fails",
+    "Through what a tenant may send", "1.1", "1.2", "1.3", "1.4",
+)
+_HOME_REGION = "Everything a tenant stores stays in its home region"
+_EACH_REGION = "Each region the platform runs in"
+_OWNERS_QUERY = _rows(
+    "A query naming no tenant, run in Acme's session, returns only Acme's records",
+    "Maintenance jobs running as the owner of the store", "2.1", "2.2",
+)
+_OWNER_REWRITES = _rows(
+    "Rewriting the audit trail is refused, even to the owner of the store",
+    "The owner of the store, as a migration or maintenance job would run", "2.1", "2.2", "2.3",
+)
+_KEY_ANSWERS = "Only the owning tenant's authorized caller gets the key in plain text"
+_KEY_CALLERS = "Callers of the owning tenant and of another"
+_CACHE_MISPLACED = {
+    "A background job serving several tenants on one connection keeps each tenant's settings"
+    " to itself",
+    *_POISONING,
+    # its Given plants an entry where the tenant's cache should be, and finds none there
+    "A cached entry found under the wrong tenant is never served",
+    *_rows(_HOME_REGION, _EACH_REGION, "1.1", "1.2", "1.3"),
+    "A provider API key is stored encrypted",
+}
+
+#: The tenant-configuration feature under the tenancy mutants (tests/mutants.py, last section).
+#: No races, so no MAY_ALSO_GO_RED: the scenarios run one after another, in file order, on
+#: services of the run's own, and every check reads the stores directly.
+_ACCOUNT_READ = (
+    "The platform's own read of account records, naming no tenant, returns only the session's"
+    " tenant's -- @1.{} Account records"
+)
+_ACCOUNT_OUTSIDE = (
+    "The platform's own read of account records outside any tenant's session returns nothing"
+    " -- @1.{} Account records"
+)
+_ACCOUNT_WRITE = (
+    "A write to Acme's account from outside Acme's session is refused -- @{}.{} Acting for {}"
+)
+
+
+def _account_writes(row: int) -> set[str]:
+    """The write of Examples row ``row``, acting for no tenant and for another tenant."""
+    return {
+        _ACCOUNT_WRITE.format(1, row, "no tenant"), _ACCOUNT_WRITE.format(2, row, "another tenant")
+    }
+
+
+_VIEWER_CHANGE = (
+    "A viewer of the tenant may read its settings but not change them, and the attempt is on"
+    " record -- @1.{} Changes only an administrator may make"
+)
+
+TENANT_EXPECTED_RED = {
+    "viewer_may_write": {_VIEWER_CHANGE.format(1), _VIEWER_CHANGE.format(2)},
+    # the main database's account records (schema mutants of 0005)
+    "subscriptions_not_isolated": {_ACCOUNT_OUTSIDE.format(1)} | _account_writes(1),
+    "charges_not_isolated": {_ACCOUNT_READ.format(1), _ACCOUNT_OUTSIDE.format(2)}
+    | _account_writes(2),
+    "api_keys_policy_open": {_ACCOUNT_READ.format(2), _ACCOUNT_OUTSIDE.format(3)}
+    | _account_writes(3),
+    "cache_key_ignores_tenant": _CACHE_MISPLACED,
+    "cache_serves_foreign_entries": {"A cached entry found under the wrong tenant is never served"},
+    # one tenant's cached value (left by earlier scenarios too) reaches others
+    "cache_shared_and_trusted": _CACHE_MISPLACED | {
+        "A tenant reading a setting another tenant has cached gets its own value",
+        "A tenant reading a setting only another tenant has is told it has no such setting",
+        *_rows(_KEY_ANSWERS, _KEY_CALLERS, "1.1"),
+        "A key copied into another tenant's record cannot be decrypted there",
+    },
+    "refusals_not_audited": _REFUSED_ON_RECORD | {
+        "10 attack shapes, 20 random attempts each, reach nothing of Acme's",
+        _VIEWER_CHANGE.format(1), _VIEWER_CHANGE.format(2),
+    },
+    "viewer_sees_secrets": _rows(_KEY_ANSWERS, _KEY_CALLERS, "1.2"),
+    "secret_bound_without_tenant": {
+        "A key copied into another tenant's record cannot be decrypted there",
+    },
+    "tenant_set_for_whole_session": {
+        "The connection that served Acme serves Globex next, with no trace of Acme",
+        "A background job serving several tenants on one connection keeps each tenant's settings"
+        " to itself",
+    },
+    "region_ignores_pin": _rows(_HOME_REGION, _EACH_REGION, "1.2", "1.3"),
+    "row_security_not_forced": _OWNERS_QUERY | {
+        "A query outside any tenant's session returns nothing -- @1.2 The platform and the owner"
+        " of the store",
+    },
+    "audit_triggers_dropped": _OWNER_REWRITES,
+}
+#: What the failing checks must have reported, so that a red caused by the mutant itself
+#: breaking (an import error, a Given that cannot run) does not pass for a caught defect.
+TENANT_EVIDENCE = {
+    "viewer_may_write": ["overwrite of 'default.model' was not refused: allowed",
+                         "delete of 'default.model' was not refused: allowed"],
+    "subscriptions_not_isolated": [
+        "records returned outside any tenant's session",
+        "the database let the write change Acme's account",
+    ],
+    "charges_not_isolated": [
+        "rows of other tenants returned in Acme's session",
+        "records returned outside any tenant's session",
+        "the database let the write change Acme's account",
+    ],
+    "api_keys_policy_open": [
+        # every tenant's keys show, earlier scenarios' included: no telling whose come first
+        "rows of other tenants returned in Acme's session",
+        "records returned outside any tenant's session",
+        "the database let the write change Acme's account",
+    ],
+    "cache_key_ignores_tenant": [
+        "cache holds 0 settings, not 3", "the key is not in Acme's cache at all",
+    ],
+    "cache_serves_foreign_entries": ["/default.model='small', v1), expected 'large'"],
+    "cache_shared_and_trusted": [
+        "cache holds 0 settings, not 3",
+        "Globex expected to be told it has no 'default.model'; got Setting(acme-",
+    ],
+    "refusals_not_audited": ["('outcome', 'refused')])]\n  actual   []"],
+    "viewer_sees_secrets": ["expected the key masked"],
+    "secret_bound_without_tenant": ["expected an integrity refusal"],
+    "tenant_set_for_whole_session": [
+        "between the two requests the pooled connection still acted for 'acme-",
+        "after the job the pooled connection still acted for 'initech-",
+    ],
+    "region_ignores_pin": [
+        "actual   [{'region': 'EU', 'settings': '2', 'audit records': '3', 'cached settings': '2'}",
+    ],
+    "row_security_not_forced": [
+        "rows of other tenants returned in Acme's session: ['globex-",
+        "records returned outside any tenant's session",
+    ],
+    "audit_triggers_dropped": ["the database let the audit records be rewritten"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", sorted(TENANT_EXPECTED_RED))
+def test_broken_tenant_isolation_turns_the_guarding_scenarios_red(
+    mutant: str, tmp_path: Path
+) -> None:
+    output = run_mutated(mutant, TENANT_FEATURE, tmp_path)
+    assert_red_exactly(mutant, output, TENANT_EXPECTED_RED[mutant])
+    missing = [evidence for evidence in TENANT_EVIDENCE[mutant] if evidence not in output]
+    assert not missing, f"red under {mutant}, but without {missing}:\n{output[-3000:]}"

@@ -115,6 +115,31 @@ Feature: Agent orchestration revenue path
       And Acme is billed once for the run: $0.07038 of model cost plus 20%, $0.084456 in all
       And Acme has used 11 requests this billing period
 
+  Rule: A request is decided once, whoever sends it; a refused request may be sent again
+
+    While the platform decides whether to admit a request, every connection that sends it gets
+    that decision. A refused request counts for nothing, so the same request can be sent again
+    later and is decided afresh.
+
+    @replicas
+    Scenario: The same request sent twice while the tier's runs at once are all in use is refused on both connections
+      Given Acme is on the free tier with 2 runs in progress
+      When Acme sends the same optimization request twice at the same time, through 2 gateway instances
+      Then each of Acme's connections is refused because the tier's runs at once are all in use
+      And Acme has used 2 requests this billing period
+      And Acme has been billed for 2 requests
+
+    @scripted_llm
+    Scenario: A refused request sent again once a run has finished is admitted and run once
+      Given Acme is on the free tier with 2 runs in progress
+      And the model answers every call with 1,260 prompt tokens and 20 completion tokens
+      And Acme's optimization request was refused because the tier's runs at once are all in use
+      And one of Acme's runs has finished
+      When Acme sends the refused request again
+      Then Acme receives the complete report
+      And the model was called 4 times on Acme's behalf, once per agent
+      And Acme has used 3 requests this billing period
+
   Rule: Only a tenant's own key opens a connection
 
     Scenario: A key the platform never issued is refused before any message is exchanged
@@ -132,10 +157,11 @@ Feature: Agent orchestration revenue path
       And Acme still gets a complete report over the same connection
 
       Examples: Malformed messages
-        | message                            | problem                       |
-        | a message of a kind nobody defined | the message type is unknown   |
-        | text that is not JSON              | the message is not valid JSON |
-        | a run request without a request id | a request id is needed        |
+        | message                                 | problem                          |
+        | a message of a kind nobody defined      | the message type is unknown      |
+        | text that is not JSON                   | the message is not valid JSON    |
+        | a run request without a request id      | a request id is needed           |
+        | a message nested a thousand levels deep | the message is nested too deeply |
 
     @scripted_llm
     Scenario: A message over the size limit closes only the sender's connection

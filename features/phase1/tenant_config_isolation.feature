@@ -56,6 +56,26 @@ Feature: Multi-tenant configuration isolation
         | overwrite "default.model" | write   | default.model |
         | delete "default.model"    | delete  | default.model |
 
+    Scenario Outline: A viewer of the tenant may read its settings but not change them, and the attempt is on record
+      Given Acme is a tenant hosted in the EU region
+      And Acme's configuration has these settings:
+        | setting             | value |
+        | default.model       | large |
+        | max.concurrent_runs | 20    |
+      When Acme's viewer tries to <action> in Acme's configuration
+      Then the change is refused
+      And Acme's configuration is unchanged
+      And Acme's audit trail shows, each stamped with the time it happened:
+        | actor                | action    | tenant addressed | setting             | outcome |
+        | Acme's administrator | write     | Acme             | default.model       | allowed |
+        | Acme's administrator | write     | Acme             | max.concurrent_runs | allowed |
+        | Acme's viewer        | <audited> | Acme             | default.model       | refused |
+
+      Examples: Changes only an administrator may make
+        | action                    | audited |
+        | overwrite "default.model" | write   |
+        | delete "default.model"    | delete  |
+
   Rule: Even a query that forgets its tenant filter sees only the current tenant's records
 
     Scenario Outline: A query naming no tenant, run in Acme's session, returns only Acme's records
@@ -82,6 +102,50 @@ Feature: Multi-tenant configuration isolation
         | who                    |
         | the platform           |
         | the owner of the store |
+
+  Rule: A tenant's account records are kept apart by the database too
+
+    Subscriptions, charges and API keys live in the platform's main database, under the same
+    rule as configuration: the database shows and changes only the records of the tenant a
+    session acts for, whatever the query says.
+
+    Scenario Outline: The platform's own read of account records, naming no tenant, returns only the session's tenant's
+      Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys and 2 billed requests
+      When the platform reads every one of the <records> without naming a tenant, in Acme's session
+      Then it gets <count> records, all of them Acme's
+
+      Examples: Account records
+        | records  | count |
+        | charges  | 2     |
+        | API keys | 2     |
+
+    Scenario Outline: The platform's own read of account records outside any tenant's session returns nothing
+      Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys and 2 billed requests
+      When the platform reads every one of the <records> without naming a tenant, outside any tenant's session
+      Then it gets no records at all
+
+      Examples: Account records
+        | records       |
+        | subscriptions |
+        | charges       |
+        | API keys      |
+
+    Scenario Outline: A write to Acme's account from outside Acme's session is refused
+      Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys and 2 billed requests
+      When the platform, acting for <actor>, tries to <change> on Acme's account
+      Then the database refuses it, and Acme's account is unchanged
+
+      Examples: Acting for no tenant
+        | actor     | change          |
+        | no tenant | change the tier |
+        | no tenant | record a charge |
+        | no tenant | add an API key  |
+
+      Examples: Acting for another tenant
+        | actor  | change          |
+        | Globex | change the tier |
+        | Globex | record a charge |
+        | Globex | add an API key  |
 
   Rule: A pooled connection carries nothing of one tenant's request into the next
 
