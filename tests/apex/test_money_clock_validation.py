@@ -1,4 +1,4 @@
-"""Small foundations: money, the test clock, polling, redaction, validation."""
+"""Small foundations of the platform: money, the test clock, validation of what callers send."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ from apex import validation
 from apex.clock import FrozenClock, billing_period, next_period_start
 from apex.errors import InvalidInput
 from apex.money import dollars_to_micros, format_dollars, micros_to_dollars, round_micros
-from harness.errors import NotSatisfied
-from harness.reporting.redaction import Redactor
-from harness.waiting import eventually
 
 
 def test_money_is_exact_to_the_micro_dollar() -> None:
@@ -34,40 +31,6 @@ def test_the_test_clock_moves_forward_only() -> None:
     assert next_period_start(clock.now()) == datetime(2027, 2, 1, tzinfo=UTC)
     with pytest.raises(ValueError, match="forward"):
         clock.advance(timedelta(seconds=-1))
-
-
-def test_eventually_returns_once_the_check_holds() -> None:
-    calls = iter([AssertionError("not yet"), AssertionError("almost"), "done"])
-
-    def check() -> str:
-        value = next(calls)
-        if isinstance(value, Exception):
-            raise value
-        return value
-
-    assert eventually(check, timeout=2, interval=0.001) == "done"
-
-
-def test_eventually_says_what_it_last_saw_and_how_long_it_waited() -> None:
-    def never() -> None:
-        raise AssertionError("ledger has 3 events, analytics 2")
-
-    expected = r"analytics did not hold within 0\.1s .*last seen: ledger has 3 events"
-    with pytest.raises(NotSatisfied, match=expected):
-        eventually(never, timeout=0.1, interval=0.01, what="analytics")
-
-
-def test_secrets_are_masked_by_value_and_by_shape() -> None:
-    redactor = Redactor()
-    redactor.register("correct-horse-battery")
-    text = redactor.redact(
-        "key correct-horse-battery; postgresql://app:pw123456@db/x; password=abc123xyz; "
-        "Authorization: Bearer tok.en-value; sk-live_abcdefghijklmnop"
-    )
-    for secret in ("correct-horse-battery", "pw123456", "abc123xyz", "tok.en-value",
-                   "sk-live_abcdefghijklmnop"):
-        assert secret not in text, text
-    assert "postgresql://app:***@db/x" in text
 
 
 @pytest.mark.parametrize(
