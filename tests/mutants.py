@@ -392,21 +392,26 @@ def region_ignores_pin() -> None:
     TenantDirectory.region_of = region_of  # type: ignore[method-assign]
 
 
-def _patch_region_schema(change: Callable[[str], str], what: str) -> None:
-    """The region databases get their schema files as ``change`` leaves them. (A run's
-    embedded services apply the schema afresh, in the process that starts them.)"""
+def _patch_schema(engine: str, change: Callable[[str], str], what: str) -> None:
+    """The databases of ``engine`` ("postgres": the main one, "region": each region's) get
+    their schema files as ``change`` leaves them. (A run's embedded services apply the schema
+    afresh, in the process that starts them.)"""
     _require_parameters(migrations.schema_files, ["engine"])
     original = migrations.schema_files
 
-    def schema_files(engine: str) -> list[tuple[str, str]]:
-        files = original(engine)
-        if engine != "region":
+    def schema_files(requested: str) -> list[tuple[str, str]]:
+        files = original(requested)
+        if requested != engine:
             return files
         changed = [(name, change(text)) for name, text in files]
-        assert changed != files, f"the region schema no longer has {what}: update the mutant"
+        assert changed != files, f"the {engine} schema no longer has {what}: update the mutant"
         return changed
 
     migrations.schema_files = schema_files
+
+
+def _patch_region_schema(change: Callable[[str], str], what: str) -> None:
+    _patch_schema("region", change, what)
 
 
 def row_security_not_forced() -> None:
@@ -429,19 +434,7 @@ def audit_triggers_dropped() -> None:
 
 
 def _patch_main_schema(change: Callable[[str], str], what: str) -> None:
-    """The main database gets its schema files as ``change`` leaves them."""
-    _require_parameters(migrations.schema_files, ["engine"])
-    original = migrations.schema_files
-
-    def schema_files(engine: str) -> list[tuple[str, str]]:
-        files = original(engine)
-        if engine != "postgres":
-            return files
-        changed = [(name, change(text)) for name, text in files]
-        assert changed != files, f"the main schema no longer has {what}: update the mutant"
-        return changed
-
-    migrations.schema_files = schema_files
+    _patch_schema("postgres", change, what)
 
 
 def _without_row_security(table: str) -> Callable[[str], str]:

@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,13 +41,17 @@ DEFAULT_STEP: dict[str, Any] = {"prompt_tokens": 100, "completion_tokens": 50}
 _CONTROL = re.compile(r"^/_scripted/(scripts|gates|calls)/([A-Za-z0-9_.-]{1,128})(/release)?$")
 
 
+class CallOutcome(StrEnum):
+    ANSWERED = "answered"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class ServedCall:
     caller: str
     model: str
     step: int
-    #: "answered" or "failed"
-    outcome: str
+    outcome: CallOutcome
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -233,14 +238,14 @@ def _handler_for(book: ScriptBook, api_key: str) -> type[BaseHTTPRequestHandler]
             caller = str(body.get("safety_identifier") or body.get("user") or "")
             index, step = book.take(caller)
             if step.get("hold") and not book.gate(str(step["hold"])).wait(HOLD_LIMIT_SECONDS):
-                book.log(ServedCall(caller, model, index, "failed"))
+                book.log(ServedCall(caller, model, index, CallOutcome.FAILED))
                 self._error(
                     HTTPStatus.GATEWAY_TIMEOUT, "the scripted hold was never released",
                     "server_error",
                 )
                 return
             if step.get("down"):
-                book.log(ServedCall(caller, model, index, "failed"))
+                book.log(ServedCall(caller, model, index, CallOutcome.FAILED))
                 self._error(
                     HTTPStatus.SERVICE_UNAVAILABLE,
                     "The server is overloaded or not ready yet.", "server_error",
@@ -250,7 +255,7 @@ def _handler_for(book: ScriptBook, api_key: str) -> type[BaseHTTPRequestHandler]
             usage = reply["usage"]
             book.log(
                 ServedCall(
-                    caller, model, index, "answered", usage["prompt_tokens"],
+                    caller, model, index, CallOutcome.ANSWERED, usage["prompt_tokens"],
                     usage["completion_tokens"],
                 )
             )

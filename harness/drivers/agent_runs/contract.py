@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from harness.drivers.agent_runs.errors import ConnectionClosed as ConnectionClosed
+from harness.drivers.agent_runs.errors import HandshakeRefused as HandshakeRefused
 from harness.drivers.tiers.contract import RefusalReason as RefusalReason
 from harness.drivers.tiers.contract import Totals
-from harness.errors import HarnessError
 
 
 class HeardKind(StrEnum):
@@ -100,24 +101,6 @@ class Heard:
     message: str = ""
     #: the message as received, for evidence only
     raw: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
-
-
-class HandshakeRefused(HarnessError):
-    """The platform refused to open a connection."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"connection refused as {reason}: {detail}")
-        #: "unauthorised", "not found", or the status the platform gave
-        self.reason = reason
-
-
-class ConnectionClosed(HarnessError):
-    """The platform closed the connection (or it was dropped)."""
-
-    def __init__(self, why: CloseReason, detail: str) -> None:
-        super().__init__(f"connection closed ({why.value}: {detail or 'no detail given'})")
-        self.why = why
-        self.detail = detail
 
 
 class RunConnection(Protocol):
