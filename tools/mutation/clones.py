@@ -21,7 +21,8 @@ WORKSPACE = REPO / ".mutation"
 #: Every agent-run scenario starts 2 gateways and 2 workers besides behave itself.
 CANARY_FEATURE = "features/phase1/agent_orchestration_revenue_path.feature"
 CANARY_PROCESSES = 5
-_CANARY_VARIABLE = "APEX_MUTATION_CANARY"
+#: Not an APEX_ variable: the harness hands those to platform processes only as it chooses.
+_CANARY_VARIABLE = "SUITE_MUTATION_CANARY"
 _CANARY_LINE = (
     "\nimport os as _os\n"
     f"if _os.environ.get({_CANARY_VARIABLE!r}):\n"
