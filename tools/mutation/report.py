@@ -45,6 +45,8 @@ class ModuleResult:
     timeouts: list[Mutant] = field(default_factory=list)
     infrastructure: list[Mutant] = field(default_factory=list)
     equivalent: list[Mutant] = field(default_factory=list)
+    #: survivors only a capability still to come can kill (named in their reason)
+    awaiting: list[Mutant] = field(default_factory=list)
 
     def write(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -57,7 +59,8 @@ class ModuleResult:
         score = "n/a" if self.score_percent is None else f"{self.score_percent:.1f}%"
         lines = [f"{self.module}: score {score} ({counts})"]
         for title, mutants in (("survived", self.survivors), ("timed out", self.timeouts),
-                               ("infrastructure failed", self.infrastructure)):
+                               ("infrastructure failed", self.infrastructure),
+                               ("awaiting a later capability", self.awaiting)):
             for m in mutants:
                 lines.append(f"  {title}: line {m.line} {m.operator} #{m.occurrence}")
                 lines.extend(f"      {d}" for d in m.diff.splitlines() if d[:1] in "+-"
@@ -65,11 +68,13 @@ class ModuleResult:
         return "\n".join(lines)
 
 
-def equivalents(module: str) -> dict[tuple[str, int], str]:
-    """(operator, occurrence) -> why the mutant behaves exactly as the original."""
+def listed(module: str, kind: str) -> dict[tuple[str, int], str]:
+    """(operator, occurrence) -> the reason, for the module's mutants listed as ``kind``:
+    "equivalent" (behaves exactly as the original) or "awaiting" (only a capability still to
+    come can reach the changed behaviour; the reason names it)."""
     if not EQUIVALENTS.exists():
         return {}
-    entries = tomllib.loads(EQUIVALENTS.read_text()).get("equivalent", [])
+    entries = tomllib.loads(EQUIVALENTS.read_text()).get(kind, [])
     return {
         (e["operator"], int(e["occurrence"])): str(e["reason"])
         for e in entries if e["module"] == module
@@ -81,15 +86,16 @@ def judge(result: ModuleResult, session: Path) -> ModuleResult:
         [sys.executable, "-m", "cosmic_ray.cli", "dump", str(session)],
         capture_output=True, text=True, check=True,
     ).stdout
-    known = equivalents(result.module)
+    known = listed(result.module, "equivalent")
+    awaiting = listed(result.module, "awaiting")
     verdicts: dict[str, int] = {}
     for line in dumped.splitlines():
         item, outcome = json.loads(line)
-        mutant = _mutant(item, outcome, known)
+        mutant = _mutant(item, outcome, known, awaiting)
         verdicts[mutant.verdict] = verdicts.get(mutant.verdict, 0) + 1
         {"survived": result.survivors, "timeout": result.timeouts,
-         "infrastructure": result.infrastructure, "equivalent": result.equivalent}.get(
-            mutant.verdict, []).append(mutant)
+         "infrastructure": result.infrastructure, "equivalent": result.equivalent,
+         "awaiting": result.awaiting}.get(mutant.verdict, []).append(mutant)
     result.counts = dict(sorted(verdicts.items()))
     judged = verdicts.get("killed", 0) + verdicts.get("survived", 0)
     result.score_percent = 100 * verdicts.get("killed", 0) / judged if judged else None
@@ -97,7 +103,8 @@ def judge(result: ModuleResult, session: Path) -> ModuleResult:
 
 
 def _mutant(item: dict[str, Any], outcome: dict[str, Any] | None,
-            known: dict[tuple[str, int], str]) -> Mutant:
+            known: dict[tuple[str, int], str],
+            awaiting: dict[tuple[str, int], str] | None = None) -> Mutant:
     spec = item["mutations"][0]
     key = (spec["operator_name"], int(spec["occurrence"]))
     line = int(spec["start_pos"][0])
@@ -107,6 +114,8 @@ def _mutant(item: dict[str, Any], outcome: dict[str, Any] | None,
     output = outcome.get("output") or ""
     if key in known:
         verdict, reason = "equivalent", known[key]
+    elif outcome.get("test_outcome") == "survived" and key in (awaiting or {}):
+        verdict, reason = "awaiting", (awaiting or {})[key]
     elif outcome.get("test_outcome") == "survived":
         verdict, reason = "survived", ""
     elif output.strip() == "timeout":

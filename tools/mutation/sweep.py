@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import socket
 import sqlite3
 import subprocess
@@ -22,6 +23,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 from harness.waiting import eventually
@@ -44,12 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run mutation", description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help="modules to sweep (default: every guarded one)")
     parser.add_argument("--workers", type=int, default=2, help="clones working in parallel")
+    parser.add_argument(
+        "--report", action="store_true",
+        help="only judge the sessions already run again (after editing equivalent.toml)",
+    )
     args = parser.parse_args(argv)
     known = guards()
     chosen = args.modules or list(known)
     unknown = [m for m in chosen if m not in known]
     if unknown:
         parser.error(f"no guarded module {unknown}; known: {', '.join(known)}")
+    if args.report:
+        results = [rejudge(module) for module in chosen]
+        print("\n".join(r.text() for r in results))
+        return 0
     commit = clones.head()
     print(f"mutation sweep of {len(chosen)} module(s) at {commit[:12]}, {args.workers} worker(s)")
     workers = clones.prepare(args.workers, commit)
@@ -89,11 +99,26 @@ def sweep_module(
             [sys.executable, "-m", "cosmic_ray.cli", "exec", str(config), str(session)],
             cwd=workers[0].path, check=True, env=workers[0].environment(),
         )
-    result = judge(
-        ModuleResult(module, commit, features, round(baseline, 1), round(timeout), "proved"),
-        session,
-    )
+    meta = ModuleResult(module, commit, features, round(baseline, 1), round(timeout), "proved")
+    (session_dir / "meta.json").write_text(json.dumps(asdict(meta)))
+    result = judge(meta, session)
     print(f"{module}: written {result.write(RESULTS).relative_to(clones.REPO)}", flush=True)
+    return result
+
+
+def rejudge(module: str) -> ModuleResult:
+    """The module's last session judged again (the equivalents list may have changed)."""
+    session_dir = clones.WORKSPACE / "sessions" / module.replace("/", ".")
+    if not (session_dir / "meta.json").exists():
+        raise SystemExit(f"{module} has not been swept here yet: ./run mutation {module}")
+    meta = json.loads((session_dir / "meta.json").read_text())
+    result = judge(
+        ModuleResult(**{k: meta[k] for k in (
+            "module", "commit", "features", "baseline_seconds", "timeout_seconds", "canary"
+        )}),
+        session_dir / "session.sqlite",
+    )
+    result.write(RESULTS)
     return result
 
 
