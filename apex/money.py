@@ -23,8 +23,3 @@ def micros_to_dollars(micros: int) -> Decimal:
 def round_micros(value: Decimal) -> int:
     """Round a fractional micro-dollar amount (e.g. tokens x price) half-even, banker's style."""
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-
-
-def format_dollars(micros: int) -> str:
-    dollars = micros_to_dollars(micros)
-    return f"${dollars:,.6f}".rstrip("0").rstrip(".") if dollars % 1 else f"${dollars:,.0f}"

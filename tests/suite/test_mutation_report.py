@@ -48,3 +48,16 @@ def test_a_survivor_only_a_later_capability_can_reach_is_listed_apart() -> None:
     awaiting = {("core/ReplaceComparisonOperator_Gt_GtE", 0): "store faults: Durable runs"}
     judged = _mutant(_item(), _result("survived", "SURVIVED"), {}, awaiting)
     assert (judged.verdict, judged.reason) == ("awaiting", "store faults: Durable runs")
+
+
+def test_a_mutant_inside_a_postponed_annotation_is_found_equivalent() -> None:
+    from tools.mutation.report import _in_annotation, annotation_spans
+
+    postponed = (
+        "from __future__ import annotations\n\n"
+        "def f(amount: int | str, n: int = 1) -> int:\n    return n | 2\n"
+    )
+    spans = annotation_spans(postponed)
+    assert _in_annotation(spans, (3, 14)), "the | of the parameter's annotation"
+    assert not _in_annotation(spans, (4, 13)), "the | of the body is behaviour"
+    assert annotation_spans(postponed.split("\n", 2)[2]) == [], "evaluated annotations count"

@@ -8,11 +8,12 @@ marker. Neither counts as a kill: both are listed to be run again.
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,44 @@ def listed(module: str, kind: str) -> dict[tuple[str, int], str]:
     }
 
 
+def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's annotations are, if it postpones them (``from __future__ import
+    annotations``): there they are strings nobody evaluates, so a mutant inside one changes
+    no behaviour."""
+    tree = ast.parse(source)
+    postponed = any(
+        isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        and any(alias.name == "annotations" for alias in node.names)
+        for node in tree.body
+    )
+    if not postponed:
+        return []
+    annotations: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            annotations.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns:
+            annotations.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+    return [
+        ((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0))
+        for a in annotations
+    ]
+
+
+def _in_annotation(
+    spans: list[tuple[tuple[int, int], tuple[int, int]]], position: tuple[int, int]
+) -> bool:
+    return any(start <= position < end for start, end in spans)
+
+
 def judge(result: ModuleResult, session: Path) -> ModuleResult:
+    source = subprocess.run(
+        ["git", "show", f"{result.commit}:{result.module}"], capture_output=True, text=True,
+        check=True,
+    ).stdout
+    spans = annotation_spans(source)
     dumped = subprocess.run(
         [sys.executable, "-m", "cosmic_ray.cli", "dump", str(session)],
         capture_output=True, text=True, check=True,
@@ -92,6 +130,10 @@ def judge(result: ModuleResult, session: Path) -> ModuleResult:
     for line in dumped.splitlines():
         item, outcome = json.loads(line)
         mutant = _mutant(item, outcome, known, awaiting)
+        position = tuple(item["mutations"][0]["start_pos"])
+        if mutant.verdict == "survived" and _in_annotation(spans, (position[0], position[1])):
+            mutant = replace(mutant, verdict="equivalent",
+                             reason="inside an annotation, which is never evaluated")
         verdicts[mutant.verdict] = verdicts.get(mutant.verdict, 0) + 1
         {"survived": result.survivors, "timeout": result.timeouts,
          "infrastructure": result.infrastructure, "equivalent": result.equivalent,
