@@ -1,8 +1,11 @@
-"""One typed settings object for a run: behave userdata (``-D key=value``) over environment
-variables (``APEX_*``) over defaults. Bad values stop the run before anything starts."""
+"""One typed settings object for a run. Each setting comes from, first found: the command line
+(``-D key=value``), the environment (``APEX_<KEY>``), the project's behave configuration
+(``[tool.behave.userdata]``), the default here. Bad values stop the run before anything
+starts, and an unknown name is answered with the setting it resembles."""
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from enum import StrEnum
@@ -70,14 +73,27 @@ class SuiteSettings(BaseSettings):
     )
     #: default deadline of ``eventually`` in Then-steps (seconds).
     eventually_timeout: float = Field(5.0, gt=0, le=120)
+    #: a run that selects or executes no scenario is an error, unless this is set: a parallel
+    #: runner sets ``APEX_ALLOW_EMPTY_RUN=1`` for its workers (a worker that got no feature is
+    #: fine) and judges the run as a whole itself.
+    allow_empty_run: bool = False
 
     @classmethod
-    def load(cls, userdata: Mapping[str, str]) -> SuiteSettings:
-        """Settings from behave userdata (keys with a dot belong to formatters: ignored)."""
-        ours = {k: v for k, v in userdata.items() if "." not in k}
+    def load(
+        cls, command_line: Mapping[str, str], configured: Mapping[str, str] | None = None
+    ) -> SuiteSettings:
+        """Settings from ``-D`` values (``command_line``) over ``APEX_*`` environment variables
+        over ``configured`` (the behave configuration file's userdata) over the defaults. Keys
+        with a dot belong to formatters and reporters: ignored."""
+        ours = _suite_keys(configured or {})
+        ours = {k: v for k, v in ours.items() if f"APEX_{k.upper()}" not in os.environ}
+        ours.update(_suite_keys(command_line))
         for old, new in REPLACED.items():
             if old in ours or f"APEX_{old.upper()}" in os.environ:
                 raise SettingsError(f"the setting {old} is gone: use {new}")
+        unknown = [k for k in ours if k not in cls.model_fields]
+        if unknown:
+            raise SettingsError("; ".join(cls._unknown(name) for name in unknown))
         try:
             return cls(**cast(dict[str, Any], ours))
         except ValidationError as exc:
@@ -85,6 +101,12 @@ class SuiteSettings(BaseSettings):
                 f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
             )
             raise SettingsError(f"bad suite settings ({problems})") from None
+
+    @classmethod
+    def _unknown(cls, name: str) -> str:
+        close = difflib.get_close_matches(name, list(cls.model_fields), n=1)
+        hint = f": did you mean {close[0]}?" if close else ""
+        return f"unknown suite setting {name}{hint} (settings: {', '.join(cls.model_fields)})"
 
     def describe(self) -> str:
         """One line for the start of a run; secrets are shown as set/unset only."""
@@ -95,3 +117,7 @@ class SuiteSettings(BaseSettings):
                 value = "set" if value is not None else "unset"
             parts.append(f"{name}={value}")
         return "suite settings: " + ", ".join(parts)
+
+
+def _suite_keys(values: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in values.items() if "." not in k}

@@ -64,9 +64,19 @@ def step_all_admitted(context, count):
     context.dsl.requests.all_admitted(count)
 
 
+@then("the request is admitted")
+def step_the_one_admitted(context):
+    context.dsl.requests.all_admitted(1)
+
+
 @then("all {count:Count} requests are refused because {reason}")
 def step_all_refused(context, count, reason):
     context.dsl.requests.all_refused(count, reason_named(reason))
+
+
+@then("the request is refused because {reason}")
+def step_the_one_refused(context, reason):
+    context.dsl.requests.all_refused(1, reason_named(reason))
 
 
 @then("all {count:Count} requests are refused as temporarily unavailable, to be retried later")
@@ -98,3 +108,8 @@ def step_quota_used_after_outage(context, name, count):
 @then("{name} has used {count:Count} requests this billing period")
 def step_quota_used(context, name, count):
     context.dsl.requests.quota_used_is(name, count)
+
+
+@then("{name} has used 1 request this billing period")
+def step_quota_used_one(context, name):
+    context.dsl.requests.quota_used_is(name, 1)

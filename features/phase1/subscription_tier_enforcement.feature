@@ -84,13 +84,13 @@ Feature: Subscription tier enforcement
       Given Acme is on the free tier with 100 of its 100 monthly requests used
       And Acme has just upgraded to the early tier
       When Acme makes 1 request
-      Then all 1 requests are admitted
+      Then the request is admitted
 
     Scenario: A downgrade lowers the quota at once
       Given Acme is on the early tier with 150 of its 1,000 monthly requests used
       And Acme has just downgraded to the free tier
       When Acme makes 1 request
-      Then all 1 requests are refused because the monthly quota is used
+      Then the request is refused because the monthly quota is used
 
   Rule: The quota renews when the billing period ends, not before
 
@@ -98,7 +98,7 @@ Feature: Subscription tier enforcement
       Given Acme is on the free tier with 100 of its 100 monthly requests used
       And the clock has reached <moment>
       When Acme makes 1 request
-      Then all 1 requests are <outcome>
+      Then the request is <outcome>
 
       Examples: Either side of the period's end
         | moment                                      | outcome                                       |
@@ -136,7 +136,7 @@ Feature: Subscription tier enforcement
       Then the billing ledger and the usage analytics both show:
         | tenant | requests | amount |
         | Acme   | 1        | $0.01  |
-      And Acme has used 1 requests this billing period
+      And Acme has used 1 request this billing period
 
   Rule: When the quota store cannot be reached, nothing is admitted unmetered
 

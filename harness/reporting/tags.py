@@ -102,29 +102,48 @@ def check_inner_tags(tags: Iterable[str], where: str) -> None:
         )
 
 
-def check_feature_files(paths: Iterable[Path]) -> dict[Path, FeatureTags]:
+@dataclass(frozen=True, slots=True)
+class SuiteFeature:
+    """A feature file of the suite, as the revenue summary needs it whether it runs or not."""
+
+    name: str
+    tags: FeatureTags
+
+
+def feature_files(paths: Iterable[Path]) -> list[Path]:
+    """The feature files named by ``paths`` (files, or folders searched for ``*.feature``), each
+    once, resolved."""
+    return sorted({
+        f.resolve() for p in paths for f in ([p] if p.is_file() else p.rglob("*.feature"))
+    })
+
+
+def read_feature_files(paths: Iterable[Path]) -> dict[Path, SuiteFeature]:
     """Parse every feature file under ``paths`` and check its tags; all problems at once."""
     from behave.parser import parse_file
 
-    found: dict[Path, FeatureTags] = {}
+    found: dict[Path, SuiteFeature] = {}
     problems: list[str] = []
-    files = sorted(
-        f for p in paths for f in ([p] if p.is_file() else p.rglob("*.feature"))
-    )
-    for file in files:
+    for file in feature_files(paths):
         feature = parse_file(str(file))
         if feature is None:
             continue
         try:
-            found[file] = classify(feature.tags, f"{file} (Feature: {feature.name})")
+            tags = classify(feature.tags, f"{file} (Feature: {feature.name})")
             for rule in feature.rules:
                 check_inner_tags(rule.tags, f"{file}:{rule.line} (Rule: {rule.name})")
             for scenario in feature.walk_scenarios(with_outlines=True):
                 check_inner_tags(
                     scenario.tags, f"{file}:{scenario.line} (Scenario: {scenario.name})"
                 )
+            found[file] = SuiteFeature(str(feature.name), tags)
         except TagError as exc:
             problems.append(str(exc))
     if problems:
         raise TagError("tag vocabulary violated:\n  " + "\n  ".join(problems))
     return found
+
+
+def check_feature_files(paths: Iterable[Path]) -> dict[Path, FeatureTags]:
+    """The tags of every feature file under ``paths``, checked (:func:`read_feature_files`)."""
+    return {path: feature.tags for path, feature in read_feature_files(paths).items()}

@@ -171,9 +171,11 @@ class ScriptedLlmServer:
 
     def close(self) -> None:
         self.book.release_all()  # held calls end now rather than at their limit
-        self._http.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a serving loop: forever, if none
+            self._http.shutdown()
         self._http.server_close()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
 
 def _handler_for(book: ScriptBook, api_key: str) -> type[BaseHTTPRequestHandler]:

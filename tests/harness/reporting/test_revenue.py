@@ -48,3 +48,38 @@ def test_totals_per_phase_and_overall(tmp_path: Path) -> None:
     markdown = summary.render_markdown()
     assert "**MRR at risk:** $200,000" in markdown
     assert "| isolation | phase1 | $200,000 | at risk | 0 | 1 |" in markdown
+
+
+def interrupted_scenario(message: str | None) -> SimpleNamespace:
+    return SimpleNamespace(status="error", error_message=message, steps=[])
+
+
+def test_in_an_interrupted_run_the_scenario_cut_short_is_not_a_failure() -> None:
+    cut = feature("a", "passed")
+    cut.walk_scenarios = lambda: [
+        SimpleNamespace(status="passed"), interrupted_scenario("ABORTED (KeyboardInterrupt)")
+    ]
+    assert judge(cut, interrupted=True) == (Verdict.NOT_RUN, 1, 0)
+    in_a_hook = feature("b")
+    in_a_hook.walk_scenarios = lambda: [SimpleNamespace(status="hook_error", steps=[])]
+    assert judge(in_a_hook, interrupted=True)[0] is Verdict.NOT_RUN
+    failed_before = feature("c", "failed")
+    assert judge(failed_before, interrupted=True) == (Verdict.AT_RISK, 0, 1)
+    broken = feature("d")
+    broken.walk_scenarios = lambda: [interrupted_scenario("ZeroDivisionError")]
+    assert judge(broken, interrupted=True)[0] is Verdict.AT_RISK
+
+
+def test_an_interrupted_run_says_so_and_counts_what_it_did_not_finish_as_not_run() -> None:
+    summary = RevenueSummary(interrupted=True)
+    tags = classify(["phase1", "L4", "mrr:200000"], "a")
+    summary.record(feature("agent runs", "passed"), tags, interrupted=True)
+    summary.record_not_run("tiers", Path("features/tiers.feature"),
+                           classify(["phase1", "L3", "mrr:347000"], "t"))
+    assert summary.to_dict()["mrr"] == {"protected": 0, "at_risk": 0, "not_run": 547000,
+                                        "total": 547000}
+    text = summary.render_text()
+    assert "INTERRUPTED" in text.splitlines()[0]
+    assert "INTERRUPTED: agent runs ($200,000): stopped after 1 scenario(s) passed" in text
+    assert "AT RISK" not in text
+    assert summary.render_markdown().startswith("**The run was interrupted.**")
