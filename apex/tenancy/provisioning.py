@@ -7,6 +7,10 @@ row-level security; the platform's ``apex_app`` gets only the grants the schema 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -32,21 +36,31 @@ def provision_regions(admin_dsn: str) -> dict[Region, list[str]]:
 
 
 def _ensure_database(admin_dsn: str, name: str) -> None:
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+    # Two starters on one server (two runs on a shared stack) race here: CREATE DATABASE of the
+    # same name at once fails with a unique violation on pg_database, not DuplicateDatabase, and
+    # the loser would go on before the winner granted access. One starter at a time, then.
+    with psycopg.connect(admin_dsn, autocommit=True) as conn, _databases_locked(conn):
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists:
             return
-        try:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(OWNER_ROLE)
-                )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(OWNER_ROLE)
             )
-        except psycopg.errors.DuplicateDatabase:
-            return  # another starter won the race
+        )
         conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
             sql.Identifier(name)
         ))
         conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
             sql.Identifier(name), sql.Identifier(migrations.APP_ROLE)
         ))
+
+
+@contextlib.contextmanager
+def _databases_locked(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Serialise database creation across starters on one server."""
+    conn.execute("SELECT pg_advisory_lock(hashtext('apex.databases'))")
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext('apex.databases'))")
