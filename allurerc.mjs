@@ -11,13 +11,18 @@ import { join } from "node:path";
 const env = process.env;
 const resultsDir = env.APEX_REPORT_RESULTS ?? "./allure-results";
 
-/** Failed or broken results of features carrying an MRR label, i.e. every product feature. */
-const onRevenue = { statuses: ["failed", "broken"], labels: { mrr: /^\d+$/ } };
+/** Failed or broken results of features with an MRR label ("$347,000"): every product feature. */
+const onRevenue = { statuses: ["failed", "broken"], labels: { mrr: /^\$\d{1,3}(,\d{3})*$/ } };
 /** A breach is a failed expectation (the product misbehaved), not a broken test (an error). */
 const breach = { ...onRevenue, statuses: ["failed"] };
 const breachWith = (name, pattern) => ({ ...breach, labels: { ...breach.labels, [name]: pattern } });
-/** Every category shows the MRR at stake first, then the phase. */
-const byRevenue = [{ label: "mrr" }, { label: "epic" }];
+/**
+ * Every category groups its results by feature, whose label names the capability, its MRR in
+ * dollars and its verdict ("Agent runs · $200,000 MRR · at risk", harness/reporting/
+ * allure_formatter.py), then by failure message, which says in the feature's words what was
+ * expected and what happened.
+ */
+const byRevenue = [{ label: "feature" }];
 
 /**
  * The run's revenue summary, read back from the "Revenue summary" global attachment that the
@@ -103,8 +108,9 @@ export default {
       options: {
         reportName: "Apex revenue acceptance",
         singleFile: env.APEX_REPORT_SINGLE_FILE === "1",
-        // Phase, capability, business rule; `./run report --group-by mrr,epic,feature` for the
-        // tree by MRR at stake.
+        // Phase, then each capability with its MRR and verdict, then business rule;
+        // `./run report --group-by mrr` for the tree by MRR at stake (make-report adds the
+        // feature level, so capabilities with the same MRR stay apart).
         groupBy: (env.APEX_REPORT_GROUP_BY ?? "epic,feature,story").split(",").filter(Boolean),
       },
     },

@@ -11,14 +11,20 @@ What the stock formatter gets wrong with behave 1.3, and what this one does inst
   scenarios a failing before_feature/before_rule kept from running get a broken result too.
 * ``allure.dynamic.label/parameter/title`` were silent no-ops; here they work.
 * Labels come from the closed tag vocabulary: epic = phase, feature, story = rule, severity by
-  phase, ``mrr``, plus the suites hierarchy; each result shows the MRR at stake as a parameter.
+  phase, ``mrr`` in dollars, plus the suites hierarchy; each result shows the MRR at stake as a
+  parameter. The ``feature`` (and ``suite``) label reads as the reviewer's first view should:
+  the capability, its MRR in dollars and its verdict ("Agent runs · $200,000 MRR · at risk").
+  A verdict is known only when the feature ends, so a feature's results are held in memory and
+  written at its end (or when the run closes, if it was interrupted).
 * The output folder is emptied when the run starts (``history/`` kept), so results of an earlier
   run never mix into this one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,13 +33,14 @@ import allure_commons
 from allure_behave.formatter import AllureFormatter
 from allure_behave.listener import AllureListener
 from allure_behave.utils import scenario_status, scenario_status_details
-from allure_commons.model2 import Label, Parameter, Status, StatusDetails
+from allure_commons.model2 import Label, Parameter, Status, StatusDetails, TestResult
 from allure_commons.types import LabelType
 from allure_commons.utils import now
 from behave.model import Rule, Scenario
 
 from harness.errors import HarnessError, TagError
 from harness.reporting.redaction import REDACTOR
+from harness.reporting.revenue import Verdict, judge
 from harness.reporting.tags import classify, level_that_ran
 
 #: Kept when the results folder is emptied at the start of a run.
@@ -49,6 +56,11 @@ def rule_of(scenario: Scenario) -> Rule | None:
 
 def format_mrr(dollars: int) -> str:
     return f"${dollars:,}"
+
+
+def feature_heading(name: str, mrr: int, verdict: Verdict) -> str:
+    """A feature as the report's tree and categories name it: capability, MRR, verdict."""
+    return f"{name} · {format_mrr(mrr)} MRR · {verdict.value.replace('_', ' ')}"
 
 
 def empty_results_folder(folder: Path) -> None:
@@ -69,6 +81,8 @@ class ApexAllureListener(AllureListener):  # type: ignore[misc]
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.reported: set[int] = set()
+        #: Results of the current feature, written when its verdict is known.
+        self.held: list[TestResult] = []
 
     def start_scenario(self, scenario: Scenario) -> None:
         # Steps queued for a scenario that never reported (excluded, aborted) must not leak.
@@ -106,13 +120,32 @@ class ApexAllureListener(AllureListener):  # type: ignore[misc]
             test.stop = now()  # type: ignore[no-untyped-call]
             test.status = status
             test.statusDetails = details
-            self.logger.close_test(uuid)
+            fail_parents_of_failed_steps(test.steps)
+            _failures_in_words(test, test.steps)
+            self.held.append(test)
+            self.logger.drop_test(uuid)  # out of the logger's open items; written at the end
             self.group_context.append_test(uuid)
             self.group_context.exit()
             self.reported.add(id(scenario))
         self.steps.clear()
         self.current_step_uuid = None
         self.current_scenario_uuid = None
+
+    def write_held(self, feature: Any, *, interrupted: bool = False) -> None:
+        """Write the feature's held results, their feature label carrying its MRR and verdict
+        (as the revenue summary judges it: ``judge``; an ``interrupted`` feature never ended)."""
+        held, self.held = self.held, []
+        heading = None
+        with contextlib.suppress(TagError):  # such a run was refused before any scenario
+            heading = feature_heading(
+                feature.name, classify(feature.tags, feature.name).mrr,
+                judge(feature, interrupted=interrupted)[0],
+            )
+        for test in held:
+            for label in test.labels:
+                if heading is not None and label.name in (LabelType.FEATURE, LabelType.SUITE):
+                    label.value = heading
+            allure_commons.plugin_manager.hook.report_result(result=test)
 
     # Hooks the stock listener lacks, so allure.dynamic.* works from steps and hooks.
     @allure_commons.hookimpl
@@ -143,7 +176,7 @@ def _revenue_labels(scenario: Scenario, rule: Rule | None, assembly: str | None)
     labels = [
         Label(name=LabelType.EPIC, value=tags.phase.epic),
         Label(name=LabelType.SEVERITY, value=tags.phase.severity),
-        Label(name="mrr", value=str(tags.mrr)),
+        Label(name="mrr", value=format_mrr(tags.mrr)),
         Label(name="phase", value=tags.phase.tag),
         Label(name="level", value=level_that_ran(tags.level, assembly)),
         Label(name=LabelType.PARENT_SUITE, value=tags.phase.epic),
@@ -153,6 +186,50 @@ def _revenue_labels(scenario: Scenario, rule: Rule | None, assembly: str | None)
         labels.append(Label(name=LabelType.STORY, value=rule.name))
         labels.append(Label(name=LabelType.SUB_SUITE, value=rule.name))
     return labels
+
+
+def fail_parents_of_failed_steps(steps: list[Any]) -> str | None:
+    """A step is never shown passed around a failed or broken step: the parent takes the first
+    such child's status and details. Returns the worst status found among ``steps``."""
+    worst = None
+    for step in steps:
+        child = fail_parents_of_failed_steps(step.steps or [])
+        if child is not None and step.status not in _FAILING:
+            failed = next(s for s in step.steps if s.status in _FAILING)
+            step.status, step.statusDetails = failed.status, failed.statusDetails
+        if worst is None and step.status in _FAILING:
+            worst = step.status
+    return worst
+
+
+_FAILING = (Status.FAILED, Status.BROKEN)
+#: The name allure-behave puts before a failed expectation's message: AssertionError, or the
+#: harness's subclass of it (``harness.errors.NotSatisfied``).
+_EXCEPTION_NAME = re.compile(r"^(?:[a-z_]\w*\.)*(?:AssertionError|NotSatisfied): ")
+
+
+def _failures_in_words(*items: Any) -> None:
+    """A failed expectation (an AssertionError: status failed, not broken) reads as the DSL
+    wrote it, in the feature's words, without the exception's class name before it; an error
+    (broken) keeps its type, which says what went wrong."""
+    for item in items:
+        if isinstance(item, list):
+            _failures_in_words(*item)
+            continue
+        details = item.statusDetails
+        if item.status == Status.FAILED and details is not None and details.message:
+            details.message = _EXCEPTION_NAME.sub("", details.message, count=1)
+        _failures_in_words(*(getattr(item, "steps", None) or []))
+
+
+def _interrupted(feature: Any) -> bool:
+    """Whether the run was stopped inside ``feature`` (Ctrl-C, or a stop the suite turned into
+    one): behave then ends the feature with the interruption as a scenario's error."""
+    for scenario in feature.walk_scenarios():
+        for owner in (scenario, *getattr(scenario, "steps", [])):
+            if "KeyboardInterrupt" in str(getattr(owner, "error_message", None) or ""):
+                return True
+    return False
 
 
 def scenario_outcome(scenario: Scenario) -> tuple[str, StatusDetails | None]:
@@ -199,6 +276,8 @@ class ApexAllureFormatter(AllureFormatter):  # type: ignore[misc]
 
     def close(self) -> None:
         try:
+            if self._feature is not None:  # an interrupted run: its last feature never ended
+                self.listener.write_held(self._feature, interrupted=True)
             super().close()
         finally:
             ApexAllureFormatter._active = False
@@ -210,6 +289,8 @@ class ApexAllureFormatter(AllureFormatter):  # type: ignore[misc]
     def eof(self) -> None:
         if self._feature is not None:
             self._report_unrun(self._feature)
+            self.listener.write_held(self._feature, interrupted=_interrupted(self._feature))
+            self._feature = None
         super().eof()
 
     def _report_unrun(self, feature: Any) -> None:

@@ -249,8 +249,10 @@ TENANT_EXPECTED_RED = {
 #: What the failing checks must have reported, so that a red caused by the mutant itself
 #: breaking (an import error, a Given that cannot run) does not pass for a caught defect.
 TENANT_EVIDENCE = {
-    "viewer_may_write": ["overwrite of 'default.model' was not refused: allowed",
-                         "delete of 'default.model' was not refused: allowed"],
+    "viewer_may_write": [
+        "expected the overwrite of 'default.model' refused; it was allowed",
+        "expected the delete of 'default.model' refused; it was allowed",
+    ],
     "subscriptions_not_isolated": [
         "records returned outside any tenant's session",
         "the database let the write change Acme's account",
@@ -269,10 +271,10 @@ TENANT_EVIDENCE = {
     "cache_key_ignores_tenant": [
         "cache holds 0 settings, not 3", "the key is not in Acme's cache at all",
     ],
-    "cache_serves_foreign_entries": ["/default.model='small', v1), expected 'large'"],
+    "cache_serves_foreign_entries": ["to get 'large'; it got tenant id globex-"],
     "cache_shared_and_trusted": [
         "cache holds 0 settings, not 3",
-        "Globex expected to be told it has no 'default.model'; got Setting(acme-",
+        "expected Globex to be told it has no 'default.model'; it got tenant id acme-",
     ],
     "refusals_not_audited": ["('outcome', 'refused')])]\n  actual   []"],
     "viewer_sees_secrets": ["expected the key masked"],

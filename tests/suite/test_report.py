@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,16 @@ FIXTURE = REPO / "tests" / "fixtures" / "report"
 SCREENSHOTS = REPO / "reports"
 FAILING = "The free tier is expected to admit a request beyond its quota"
 FAILING_FEATURE = "Report self-test: a capability that loses revenue"
+#: The tree's and the categories' name of a feature: capability, MRR in dollars, verdict.
+FAILING_HEADING = f"{FAILING_FEATURE} · $150,000 MRR · at risk"
+TIERS_HEADING = "Subscription tier enforcement · $347,000 MRR · protected"
+#: The failure message, in the feature's words with the request ids (tiers DSL, _outcomes).
+FAILURE = re.compile(
+    r"expected 2 requests admitted, 1 were: request 1: \S+ was admitted; "
+    r"request 2: \S+ was refused \(the monthly quota is used\)"
+)
+#: What code looks like on a page: a record's repr, an enum's repr.
+CODE = re.compile(r"\b[A-Z]\w*\(\w+=|<\w+\.\w+: ")
 PHASES = ("Phase 1: Revenue foundations", "Phase 2: Delivery and agent safety")
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -55,6 +66,7 @@ def _missing_node() -> str | None:
 
 @dataclass
 class BuiltReport:
+    results_folder: Path
     folder: Path
     single_file: Path
     history: Path
@@ -96,6 +108,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltReport:
     )
     assert single.returncode == 0, single.stdout + single.stderr
     return BuiltReport(
+        results_folder=results,
         folder=work / "report",
         single_file=work / "single" / "index.html",
         history=history,
@@ -216,7 +229,9 @@ def _devtools_port(profile: Path, browser: subprocess.Popen[bytes]) -> int:
     assert browser.poll() is None, f"Chromium exited with {browser.returncode}"
     announced = profile / "DevToolsActivePort"
     assert announced.exists(), "Chromium has not announced its DevTools port yet"
-    return int(announced.read_text().split()[0])
+    written = announced.read_text().split()  # empty while Chromium is still writing it
+    assert written, "Chromium is announcing its DevTools port"
+    return int(written[0])
 
 
 def _stop(browser: subprocess.Popen[bytes]) -> None:
@@ -234,7 +249,8 @@ def test_the_run_behind_the_report_has_the_fixture_failing_with_its_mrr(
 ) -> None:
     fixture = [r for r in built.results if r["name"] == FAILING]
     assert [r["status"] for r in fixture] == ["failed"]
-    assert {"name": "mrr", "value": "150000"} in fixture[0]["labels"]
+    assert {"name": "mrr", "value": "$150,000"} in fixture[0]["labels"]
+    assert {"name": "feature", "value": FAILING_HEADING} in fixture[0]["labels"]
     assert {"name": "epic", "value": PHASES[1]} in fixture[0]["labels"]
     verdicts = {f["feature"]: f["verdict"] for f in built.summary["features"]}
     assert verdicts[FAILING_FEATURE] == "at_risk"
@@ -243,6 +259,30 @@ def test_the_run_behind_the_report_has_the_fixture_failing_with_its_mrr(
 
 def test_the_history_keeps_one_entry_per_generated_report(built: BuiltReport) -> None:
     assert len(built.history.read_text().splitlines()) == 2
+
+
+def test_the_tree_by_mrr_keeps_features_of_the_same_mrr_apart(
+    built: BuiltReport, tmp_path: Path
+) -> None:
+    generated = subprocess.run(
+        [str(MAKE_REPORT), "--group-by", "mrr", "--results", str(built.results_folder),
+         "--output", str(tmp_path / "by-mrr"), "--history", str(tmp_path / "history.jsonl")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    tree = json.loads((tmp_path / "by-mrr" / "widgets" / "default" / "tree.json").read_text())
+    groups = tree["groupsById"]
+    shown = {
+        groups[top]["name"]: sorted(groups[inner]["name"] for inner in groups[top]["groups"])
+        for top in tree["root"]["groups"]
+    }
+    expected: dict[str, list[str]] = {}
+    for feature in built.summary["features"]:
+        verdict = feature["verdict"].replace("_", " ")
+        heading = f"{feature['feature']} · {usd(feature['mrr'])} MRR · {verdict}"
+        expected.setdefault(usd(feature["mrr"]), []).append(heading)
+    assert shown == {mrr: sorted(headings) for mrr, headings in expected.items()}
+    assert len(shown["$200,000"]) == 2  # the agent runs and tenant configuration features
 
 
 def test_the_report_calls_no_third_party_analytics(built: BuiltReport) -> None:
@@ -266,7 +306,7 @@ def test_the_overview_shows_the_phases_the_revenue_figures_and_the_environment(
         figures.append(f"Phase {number} protected\n{usd(phase['protected'])}")
     page.open(served)
     page.shows(
-        "Apex revenue acceptance", *PHASES, FAILING_FEATURE, *figures,
+        "Apex revenue acceptance", *PHASES, FAILING_HEADING, *figures,
         "service.mode", "service.redis", "service.postgresql", "service.clickhouse",
         "python", "behave",
     )
@@ -276,20 +316,59 @@ def test_the_overview_shows_the_phases_the_revenue_figures_and_the_environment(
     page.screenshot(SCREENSHOTS / "report-screenshot.png")
 
 
+def test_the_tree_shows_each_feature_with_its_mrr_in_dollars_its_phase_and_its_verdict(
+    built: BuiltReport, served: str, page: Page
+) -> None:
+    page.open(served)
+    page.shows(PHASES[0], FAILING_HEADING)
+    page.click(PHASES[0])  # a phase without failures starts collapsed
+    text = page.shows(TIERS_HEADING)
+    for feature in built.summary["features"]:
+        verdict = feature["verdict"].replace("_", " ")
+        heading = f"{feature['feature']} · {usd(feature['mrr'])} MRR · {verdict}"
+        assert heading in text, f"{heading!r} not in the tree:\n{text}"
+    # Each feature under its phase: the tiers under phase 1, the fixture under phase 2.
+    assert text.find(PHASES[0]) < text.find(TIERS_HEADING) < text.find(PHASES[1])
+    assert text.find(PHASES[1]) < text.find(FAILING_HEADING)
+    page.screenshot(SCREENSHOTS / "report-tree.png")
+
+
 def test_the_failing_feature_is_listed_under_revenue_at_risk_with_its_mrr(
     served: str, page: Page
 ) -> None:
     page.open(served + "#categories")
-    text = page.shows("Revenue at risk", "150000", PHASES[1], FAILING)
-    # In reading order: the category, the fixture's MRR, its phase, then the failed scenario.
+    text = page.shows("Revenue at risk", FAILING_HEADING, FAILING)
+    # In reading order: the category, the feature with its MRR in dollars, the failure in the
+    # feature's words, then the failed scenario.
     at = -1
-    for expected in ("Revenue at risk", "150000", PHASES[1], FAILING):
+    for expected in ("Revenue at risk", FAILING_HEADING, "expected 2 requests admitted", FAILING):
         at = text.find(expected, at + 1)
         assert at >= 0, f"{expected!r} not found after the previous item in:\n{text}"
+    assert FAILURE.search(text), text
+    assert not re.search(r"mrr:? \$?\d", text), f"a raw MRR group in:\n{text}"
+    assert not CODE.search(text), text
     for later in ("Product errors", "Test errors"):  # Allure's own catch-alls come last
         found = text.find(later)
         assert found == -1 or found > at, text
     page.screenshot(SCREENSHOTS / "report-categories.png")
+
+
+def test_the_failed_scenario_says_what_went_wrong_in_words_and_its_step_tree_is_red(
+    served: str, page: Page
+) -> None:
+    page.open(served)
+    page.shows(FAILING)
+    page.click(FAILING)
+    text = page.shows("all 2 requests are admitted", "2 requests are admitted")
+    assert FAILURE.search(text), text
+    assert "AssertionError" not in text and not CODE.search(text), text
+    # Every business step on the way to the failed check is shown failed, none passed.
+    statuses = page.evaluate(STEP_STATUSES)
+    page.screenshot(SCREENSHOTS / "report-failed-scenario.png")
+    assert statuses, f"no steps found on the page:\n{text}"
+    for name in ("Then all 2 requests are admitted", "all 2 requests are admitted",
+                 "2 requests are admitted"):
+        assert statuses.get(name) == "failed", f"{name!r}: {statuses}"
 
 
 def test_the_revenue_summary_is_attached_to_the_run_with_a_row_per_feature(
@@ -309,7 +388,23 @@ def test_the_revenue_summary_is_attached_to_the_run_with_a_row_per_feature(
 def test_the_single_file_report_opens_from_disk(built: BuiltReport, page: Page) -> None:
     assert [p.name for p in built.single_file.parent.glob("*.js")] == []
     page.open(built.single_file.as_uri() + "#categories")
-    page.shows("Apex revenue acceptance", "Revenue at risk", "150000", FAILING)
+    page.shows("Apex revenue acceptance", "Revenue at risk", FAILING_HEADING, FAILING)
+
+
+#: Each step's title on a result's page, with the status its icon shows.
+STEP_STATUSES = """(() => {
+  const found = {};
+  for (const el of document.querySelectorAll('[data-testid="test-result-step"]')) {
+    const title = el.querySelector('[data-testid="test-result-step-title"]');
+    const icon = el.querySelector('[data-testid^="ts-status-icon"], [class*="status"]');
+    const shown = (icon && (icon.getAttribute('data-testid') || String(icon.className))) || '';
+    const status = shown.match(/passed|failed|broken|skipped|unknown/);
+    if (title && !(title.innerText.trim() in found)) {
+      found[title.innerText.trim()] = status ? status[0] : shown;
+    }
+  }
+  return found;
+})()"""
 
 
 def usd(dollars: int) -> str:

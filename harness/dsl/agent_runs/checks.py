@@ -21,7 +21,7 @@ from harness.drivers.agent_runs.contract import (
 )
 from harness.dsl.agent_runs.clients import Clients
 from harness.dsl.agent_runs.state import AgentRunsState, Client
-from harness.dsl.common.evidence import business_step
+from harness.dsl.common.evidence import business_step, in_words
 from harness.dsl.common.parameters import parse_money
 from harness.dsl.common.world import World
 from harness.money import format_dollars, round_micros
@@ -154,12 +154,17 @@ class AgentRunChecks:
         with business_step(f"{name} is told the run failed and was not charged", client.seen):
             outcome = client.outcome()
             assert outcome is not None and outcome.kind is HeardKind.FAILED, (
-                f"{name}'s run {client.request_id} ended with {outcome}, expected a failure"
+                f"expected {name}'s run {client.request_id} to fail; it ended with "
+                f"{in_words(outcome)}"
             )
             assert outcome.failure is FailureReason.MODEL_UNAVAILABLE, (
-                f"failed for {outcome.failure}: {outcome.message}"
+                f"expected run {client.request_id} to fail because the model was unavailable; "
+                f"it failed for {in_words(outcome.failure)}: {outcome.message!r}"
             )
-            assert outcome.charge_micros == 0, f"charged {outcome.charge_micros} micro-dollars"
+            assert outcome.charge_micros == 0, (
+                f"expected run {client.request_id} not charged; it was charged "
+                f"{format_dollars(outcome.charge_micros or 0)}"
+            )
             for words in ("could not be completed", "not been charged", "does not count"):
                 assert words in outcome.message, f"no {words!r} in: {outcome.message}"
 
@@ -193,7 +198,10 @@ class AgentRunChecks:
         self._settle()
         calls = self._world.model.calls(client.tenant_id)
         with business_step(f"the model was called {times} times for {name}", lambda: calls):
-            assert len(calls) == times, f"the model served {len(calls)} calls for {name}: {calls}"
+            assert len(calls) == times, (
+                f"expected {times} model calls for {name} ({client.tenant_id}), the model "
+                f"served {len(calls)}: {in_words(calls)}"
+            )
 
     def each_connection_gets_same_report(self, name: str) -> None:
         client = self._clients(name)
@@ -201,9 +209,15 @@ class AgentRunChecks:
         with business_step(title, client.seen):
             outcomes = [client.outcome(c) for c in client.connections]
             results = [o for o in outcomes if o and o.kind is HeardKind.RESULT]
-            assert len(results) == len(outcomes) > 1, f"not every connection got one: {outcomes}"
+            assert len(results) == len(outcomes) > 1, (
+                f"expected each of {name}'s connections to receive the report of run "
+                f"{client.request_id}; they heard: {in_words(outcomes)}"
+            )
             distinct = {(r.message_id, r.report, r.charge_micros) for r in results}
-            assert len(distinct) == 1, f"the connections received different results: {results}"
+            assert len(distinct) == 1, (
+                f"{name}'s connections received different results for run {client.request_id}: "
+                f"{in_words(results)}"
+            )
         self.receives_complete_report(name)
 
     def each_connection_refused(self, name: str, reason: str) -> None:
@@ -215,7 +229,10 @@ class AgentRunChecks:
             endings = [client.ending(c) for c in client.connections]
             assert len(endings) > 1, f"{name} sent the request on {len(endings)} connection"
             wrong = [e for e in endings if e is None or e.refusal is not expected]
-            assert not wrong, f"expected every connection refused for {reason}: {endings}"
+            assert not wrong, (
+                f"expected every connection of {name} refused because {reason}; they heard: "
+                f"{in_words(endings)}"
+            )
             texts = {e.message for e in endings if e is not None}
             assert len(texts) == 1, f"the connections were told different things: {texts}"
 
@@ -224,7 +241,7 @@ class AgentRunChecks:
         with business_step(f"the connection is refused as {reason}", lambda: repr(refusal)):
             assert refusal is not None, "the connection was opened"
             assert isinstance(refusal, HandshakeRefused) and refusal.reason == reason, (
-                f"refused: {refusal!r}"
+                f"expected the connection refused as {reason}; {in_words(refusal)}"
             )
 
     def protocol_error(self, name: str, problem: str) -> None:
@@ -237,10 +254,13 @@ class AgentRunChecks:
         with business_step(f"{name} gets a protocol error: {problem}", client.seen):
             error = client.current.heard[-1]
             assert error.kind is HeardKind.PROTOCOL_ERROR and error.problem is expected, (
-                f"expected a protocol error ({expected.value}), got {error}"
+                f"expected a protocol error ({expected.value}), {name} heard "
+                f"{error.kind.value}: {in_words(error)}"
             )
-            assert words in error.message, f"the error does not say {words!r}: {error}"
-            assert error.message_id, f"the error has no id: {error}"
+            assert words in error.message, (
+                f"expected the protocol error to say {words!r}; it said {error.message!r}"
+            )
+            assert error.message_id, f"the protocol error {error.message!r} carries no id"
 
     def closed_as_too_big(self, name: str) -> None:
         client = self._clients(name)

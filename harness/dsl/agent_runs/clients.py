@@ -19,6 +19,7 @@ from harness.drivers.agent_runs.contract import (
     RunState,
 )
 from harness.dsl.agent_runs.state import AgentRunsState, Client, Connection
+from harness.dsl.common.evidence import in_words
 from harness.dsl.common.world import World
 from harness.waiting import eventually
 
@@ -98,7 +99,10 @@ class Clients:
             if done(heard):
                 return heard
             if heard.kind in (HeardKind.REFUSED, HeardKind.PROTOCOL_ERROR):
-                raise AssertionError(f"the platform answered {client.name} with {heard}")
+                raise AssertionError(
+                    f"{client.name} waited for run {client.request_id}; the platform answered "
+                    f"{heard.kind.value}: {in_words(heard)}"
+                )
 
     def ask_state(self, client: Client, connection: Connection) -> Heard:
         assert client.request_id is not None, f"{client.name} asked for no run"

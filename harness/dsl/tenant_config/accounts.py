@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import cast, get_args
 
 from harness.drivers.tenant_config.contract import AccountChange, AccountRecords
-from harness.dsl.common.evidence import business_step
+from harness.dsl.common.evidence import business_step, in_words
 from harness.dsl.common.world import World
 from harness.dsl.tenant_config.own import OwnConfigDsl
 from harness.dsl.tenant_config.state import TenantConfigState
@@ -64,4 +64,7 @@ class AccountsDsl:
         with business_step(title, showing({"answer": answer, "before": before, "after": after})):
             assert before is not None, "no write was tried"
             assert answer is not None, f"the database let the write change {name}'s account"
-            assert after == before, f"{name}'s account changed: before {before}, after {after}"
+            assert after == before, (
+                f"{name}'s account changed:\n  before {in_words(before)}\n"
+                f"  after  {in_words(after)}"
+            )

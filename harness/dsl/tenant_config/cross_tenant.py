@@ -16,7 +16,7 @@ from harness.drivers.tenant_config.contract import (
     Setting,
     SettingNotFound,
 )
-from harness.dsl.common.evidence import business_step
+from harness.dsl.common.evidence import business_step, in_words
 from harness.dsl.common.world import World
 from harness.dsl.tenant_config.attacks import Attempt, Target, shape_named
 from harness.dsl.tenant_config.state import TenantConfigState, Tried
@@ -101,8 +101,8 @@ class CrossTenantDsl:
                     f"the attempt addressed {attempt.tenant_id!r}, not {victim} ({victim_id})"
                 )
                 assert outcome in _REFUSED, (
-                    f"{attempt.operation} addressed to {attempt.tenant_id!r} was not refused: "
-                    f"{outcome}, returned {got}"
+                    f"expected the {attempt.operation} addressed to {attempt.tenant_id!r} "
+                    f"refused; it was {outcome} and returned {in_words(got)}"
                 )
             self._no_foreign(self._words.tenant(attacker))
 
@@ -112,7 +112,8 @@ class CrossTenantDsl:
             assert len(self._state.attempts) == 1, f"{len(self._state.attempts)} attempts made"
             attempt, outcome, got = self._state.attempts[0]
             assert outcome == "access denied", (
-                f"{attempt.operation} of {attempt.name!r} was not refused: {outcome}, got {got}"
+                f"expected the {attempt.operation} of {attempt.name!r} refused; it was "
+                f"{outcome} and returned {in_words(got)}"
             )
 
     def fuzz_outcome(self, victim: str, total: int) -> None:
@@ -197,7 +198,7 @@ class CrossTenantDsl:
             ]
             assert not foreign, (
                 f"{attempt.shape}: {attempt.operation} addressed to {attempt.tenant_id!r} "
-                f"({outcome}) returned another tenant's settings: {foreign}"
+                f"({outcome}) returned another tenant's settings: {in_words(foreign)}"
             )
 
     def _attempts_seen(self) -> object:

@@ -18,7 +18,7 @@ from harness.drivers.tenant_config.contract import (
     Setting,
     SettingNotFound,
 )
-from harness.dsl.common.evidence import business_step
+from harness.dsl.common.evidence import business_step, in_words
 from harness.dsl.common.world import World
 from harness.dsl.tenant_config.state import TenantConfigState
 from harness.dsl.tenant_config.words import API_KEY_SETTING, TenantWords
@@ -139,7 +139,10 @@ class OwnConfigDsl:
         with business_step(f"{name}'s audit trail shows {len(rows)} records", lambda: shown):
             assert shown == rows, f"{name}'s audit trail:\n  expected {rows}\n  actual   {shown}"
             late = [r for r in trail if r.at != now]
-            assert not late, f"records not stamped with the time of the action ({now}): {late}"
+            assert not late, (
+                f"expected every record stamped with the time of the action ({now}); "
+                f"{in_words(late)}"
+            )
 
     def unchanged(self, name: str) -> None:
         tenant_id = self._words.tenant(name)
@@ -148,24 +151,28 @@ class OwnConfigDsl:
         with business_step(f"{name}'s configuration is unchanged", lambda: now):
             assert before is not None, f"the scenario never noted {name}'s configuration"
             assert now == before, (
-                f"{name}'s ({tenant_id}) stored settings changed:\n  before {before}\n"
-                f"  after  {now}"
+                f"{name}'s ({tenant_id}) stored settings changed:\n  before {in_words(before)}\n"
+                f"  after  {in_words(now)}"
             )
 
     def gets_value(self, name: str, value: str) -> None:
         answer, error = self._state.answer, self._state.error.take()
         with business_step(f"{name} gets {value!r}", lambda: (answer, repr(error))):
-            assert error is None, f"{name} was refused: {error!r}"
+            tenant_id = self._words.tenant(name)
+            assert error is None, f"expected {name} ({tenant_id}) to get {value!r}; {error}"
             assert answer is not None and answer.value == value, (
-                f"{name} ({self._words.tenant(name)}) got {answer}, expected {value!r}"
+                f"expected {name} ({tenant_id}) to get {value!r}; it got {in_words(answer)}"
             )
-            assert answer.tenant_id == self._words.tenant(name), f"{name} was served {answer}"
+            assert answer.tenant_id == tenant_id, (
+                f"{name} ({tenant_id}) was served another tenant's setting: {in_words(answer)}"
+            )
 
     def told_not_found(self, name: str, setting: str) -> None:
         answer, error = self._state.answer, self._state.error.take()
         with business_step(f"{name} is told it has no setting {setting!r}", lambda: answer):
             assert isinstance(error, SettingNotFound), (
-                f"{name} expected to be told it has no {setting!r}; got {answer} / {error!r}"
+                f"expected {name} to be told it has no {setting!r}; it got "
+                f"{in_words(answer)}" + (f" ({error})" if error else "")
             )
 
     def reads_value(self, name: str, setting: str, value: str) -> None:
@@ -207,7 +214,17 @@ class OwnConfigDsl:
         assert answer_words in expectations, f"no answer {answer_words!r}"
         with business_step(f"{caller_words} is answered with {answer_words}",
                            lambda: (repr(answer), repr(error))):
-            expectations[answer_words]()
+            try:
+                expectations[answer_words]()
+            except AssertionError as failed:
+                # What was answered, never the value: it may be the key.
+                got = (
+                    f"a refusal: {error}" if error is not None
+                    else "nothing" if answer is None
+                    else f"{answer.name!r} of {answer.tenant_id}, "
+                    + ("masked" if answer.masked else "in plain text")
+                )
+                raise AssertionError(f"{failed}; {caller_words} got {got}") from None
             if answer_words != "the key in plain text":
                 shown = f"{answer!r} {answer.value if answer else ''} {error}"
                 assert not any(k in shown for k in every_key), f"{caller_words} was shown a key"

@@ -9,7 +9,7 @@ import base64
 from typing import get_args
 
 from harness.drivers.tenant_config.contract import AccountRecords, Setting, Table
-from harness.dsl.common.evidence import business_step
+from harness.dsl.common.evidence import business_step, in_words
 from harness.dsl.common.world import World
 from harness.dsl.tenant_config.accounts import AccountsDsl
 from harness.dsl.tenant_config.state import TenantConfigState
@@ -114,7 +114,9 @@ class StoresDsl:
         trace = self._state.trace
         with business_step("both requests were served by one connection", lambda: trace):
             assert trace is not None and len(set(trace.backend_pids)) == 1, (
-                f"the requests were served by several connections: {trace}"
+                "expected both requests served by one connection; "
+                + ("none was examined" if trace is None else
+                   f"they were served by backends {', '.join(map(str, trace.backend_pids))}")
             )
 
     def connection_clean(self, moment: str) -> None:
@@ -136,7 +138,9 @@ class StoresDsl:
                            lambda: seen):
             owners = {s.tenant_id for s in seen}
             assert owners <= {tenant_id}, f"{name} ({tenant_id}) was shown settings of {owners}"
-            assert other_id not in repr(seen), f"{name} was shown something of {other}: {seen}"
+            assert other_id not in repr(seen), (
+                f"{name} was shown something of {other} ({other_id}): {in_words(seen)}"
+            )
             assert len(seen) == len(self._state.seen) == count, (
                 f"{name} saw {len(self._state.seen)} settings, expected {count}"
             )

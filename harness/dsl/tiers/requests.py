@@ -8,7 +8,6 @@ to have crashed (it is then abandoned, and expires on its own).
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -43,7 +42,7 @@ class RequestsDsl:
 
     def hold_slots(self, name: str, count: int) -> None:
         """``count`` admitted requests of ``name`` stay in progress, holding their slots."""
-        with business_step(f"{name} has {count} runs in progress", self._seen):
+        with business_step(f"{name} has {counted(count, 'run')} in progress", self._seen):
             results = self._submit_many(name, count, parallel=False)
             admitted = [r for r in results if r.admitted]
             assert len(admitted) == count, f"only {len(admitted)} of {count} runs started"
@@ -93,17 +92,17 @@ class RequestsDsl:
     # -- When -------------------------------------------------------------------------------
 
     def make_requests(self, name: str, count: int) -> None:
-        with business_step(f"{name} makes {count} requests", self._seen):
+        with business_step(f"{name} makes {counted(count, 'request')}", self._seen):
             self._state.results = self._submit_many(name, count, parallel=False, release=True)
 
     def take_slots_at_once(self, name: str, count: int) -> None:
         """``count`` requests at the same instant, each keeping the slot it is given."""
-        with business_step(f"{name} starts {count} runs at the same time", self._seen):
+        with business_step(f"{name} starts {counted(count, 'run')} at the same time", self._seen):
             self._state.results = self._submit_many(name, count, parallel=True)
 
     def take_slots(self, name: str, count: int) -> None:
         """``count`` requests one after the other, each keeping the slot it is given."""
-        with business_step(f"{name} starts {count} runs", self._seen):
+        with business_step(f"{name} starts {counted(count, 'run')}", self._seen):
             self._state.results = self._submit_many(name, count, parallel=False)
 
     def same_request_repeated(self, name: str, times: int) -> None:
@@ -150,59 +149,81 @@ class RequestsDsl:
 
     def admitted_count(self, expected: int) -> None:
         admitted = sum(1 for r in self._state.results if r.admitted)
-        with business_step(f"{expected} requests are admitted", self._seen):
+        with business_step(f"{_requests_are(expected)} admitted", self._seen):
             assert admitted == expected, (
-                f"expected {expected} admitted, {admitted} were ({self._summary()})"
+                f"expected {expected} requests admitted, {admitted} were: {self._outcomes()}"
             )
 
     def refused_count(self, expected: int, reason: RefusalReason) -> None:
         refused = [r for r in self._state.results if not r.admitted]
-        with business_step(f"{expected} requests are refused: {reason.value}", self._seen):
+        with business_step(f"{_requests_are(expected)} refused: {reason.value}", self._seen):
             assert len(refused) == expected, (
-                f"expected {expected} refused, {len(refused)} were ({self._summary()})"
+                f"expected {expected} requests refused, {len(refused)} were: {self._outcomes()}"
             )
             wrong = [r for r in refused if r.reason is not reason]
-            assert not wrong, f"refused for another reason than {reason.value}: {wrong}"
+            assert not wrong, (
+                f"expected every refusal for this reason: {reason.value}; "
+                + "; ".join(_outcome(r) for r in wrong)
+            )
 
     def all_admitted(self, expected: int) -> None:
-        with business_step(f"all {expected} requests are admitted", self._seen):
-            assert len(self._state.results) == expected, self._summary()
-        self.admitted_count(expected)
+        with business_step(f"{_all(expected)} admitted", self._seen):
+            self._made(expected)
+            self.admitted_count(expected)
 
     def all_refused(self, expected: int, reason: RefusalReason) -> None:
-        with business_step(f"all {expected} requests are refused", self._seen):
-            assert len(self._state.results) == expected, self._summary()
-        self.refused_count(expected, reason)
-        if reason is RefusalReason.UNAVAILABLE:
-            with business_step("each refusal says to retry later", self._seen):
-                for result in self._state.results:
-                    assert result.retryable, f"refusal not marked retryable: {result}"
-                    assert "retry" in result.message, f"message gives no advice: {result}"
+        with business_step(f"{_all(expected)} refused", self._seen):
+            self._made(expected)
+            self.refused_count(expected, reason)
+            if reason is RefusalReason.UNAVAILABLE:
+                with business_step("each refusal says to retry later", self._seen):
+                    for result in self._state.results:
+                        assert result.retryable, (
+                            f"request {result.request_id} was refused without saying it may "
+                            f"be retried: {result.message!r}"
+                        )
+                        assert "retry" in result.message, (
+                            f"request {result.request_id} was refused without advice to retry "
+                            f"later: {result.message!r}"
+                        )
 
     def nth_admitted(self, position: int) -> None:
         result = self._nth(position)
         with business_step(f"request {position} is admitted", self._seen):
-            assert result.admitted, f"request {position} was refused: {result.message}"
+            assert result.admitted, f"expected request {position} admitted; {_outcome(result)}"
 
     def nth_refused_with_offer(self, position: int, offer: str) -> None:
         result = self._nth(position)
         with business_step(f"request {position} is refused, offering {offer}", self._seen):
-            assert not result.admitted, f"request {position} was admitted: {result}"
-            assert result.reason is RefusalReason.QUOTA_USED, f"wrong reason: {result}"
-            assert result.offer == offer, f"offered {result.offer!r}, expected {offer!r}"
-            assert offer in result.message, f"the message does not name {offer}: {result.message}"
+            expected = f"expected request {position} refused because the monthly quota is used"
+            assert not result.admitted, f"{expected}; {_outcome(result)}"
+            assert result.reason is RefusalReason.QUOTA_USED, f"{expected}; {_outcome(result)}"
+            assert result.offer == offer, (
+                f"expected request {position} ({result.request_id}) to offer the {offer} tier; "
+                f"it offered {result.offer or 'no tier'}"
+            )
+            assert offer in result.message, (
+                f"expected the refusal of request {position} ({result.request_id}) to name the "
+                f"{offer} tier; it said {result.message!r}"
+            )
 
     def rejected_as_invalid(self, problem: str) -> None:
         error = self._state.error.take()
         title = f"the request is rejected as invalid ({problem})"
         with business_step(title, lambda: repr(error)):
-            assert isinstance(error, InvalidRequest), f"expected invalid input, got {error!r}"
-            assert problem in str(error), f"the error does not name the {problem}: {error}"
+            assert isinstance(error, InvalidRequest), (
+                f"expected the request rejected as invalid ({problem}); "
+                + ("it was not rejected" if error is None else f"it failed otherwise: {error}")
+            )
+            assert problem in str(error), (
+                f"expected the rejection to name the {problem}; it said {str(error)!r}"
+            )
 
     def quota_used_is(self, name: str, expected: int) -> None:
         tenant_id = self._world.aliases.known_tenant(name)
         used = self._world.tiers.quota_used(tenant_id)
-        with business_step(f"{name} has used {expected:,} requests this period", lambda: used):
+        title = f"{name} has used {counted(expected, 'request')} this period"
+        with business_step(title, lambda: used):
             assert used == expected, (
                 f"{name} ({tenant_id}) has used {used:,}, expected {expected:,}"
             )
@@ -257,14 +278,40 @@ class RequestsDsl:
         )
         return self._state.results[position - 1]
 
-    def _summary(self) -> str:
-        counts = Counter(
-            "admitted" if r.admitted else f"refused ({r.reason})" for r in self._state.results
-        )
-        return ", ".join(f"{n} {what}" for what, n in counts.items()) or "no requests"
+    def _made(self, expected: int) -> None:
+        made = len(self._state.results)
+        assert made == expected, f"expected {expected} requests made, {made} were"
+
+    def _outcomes(self) -> str:
+        """Each request's outcome in the feature's words, with its id."""
+        return "; ".join(
+            f"request {n}: {_outcome(r)}" for n, r in enumerate(self._state.results, 1)
+        ) or "no requests were made"
 
     def _seen(self) -> object:
         return {"tenants": self._world.aliases.names(), "results": self._state.results}
+
+
+def counted(count: int, noun: str) -> str:
+    """"1 request", "2 requests", "1,000 requests"."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def _requests_are(count: int) -> str:
+    return f"{counted(count, 'request')} {'is' if count == 1 else 'are'}"
+
+
+def _all(count: int) -> str:
+    """The subject of "all 5 requests are ...", or "the request is ..." for one."""
+    return "the request is" if count == 1 else f"all {count:,} requests are"
+
+
+def _outcome(result: Admission) -> str:
+    """One answer in the feature's words, with the request's id."""
+    if result.admitted:
+        return f"{result.request_id} was admitted"
+    reason = result.reason.value if result.reason else "no reason given"
+    return f"{result.request_id} was refused ({reason})"
 
 
 def _at_once(calls: Sequence[Callable[[], Admission]]) -> list[Admission]:

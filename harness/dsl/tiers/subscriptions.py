@@ -71,9 +71,14 @@ class SubscriptionsDsl:
     def rejected_as_unknown_tier(self) -> None:
         error = self._state.error.take()
         with business_step("the move is rejected as an unknown tier", lambda: repr(error)):
-            assert isinstance(error, UnknownTier), f"expected an unknown-tier error, got {error!r}"
+            assert isinstance(error, UnknownTier), (
+                "expected the move rejected as an unknown tier; "
+                + ("it was not rejected" if error is None else f"it failed otherwise: {error}")
+            )
             for tier in PRODUCT_TIERS:
-                assert tier in str(error), f"the error does not list {tier!r}: {error}"
+                assert tier in str(error), (
+                    f"expected the rejection to list the {tier} tier; it said {str(error)!r}"
+                )
 
     def still_on_tier(self, name: str, tier: str) -> None:
         tenant_id = self._world.aliases.known_tenant(name)

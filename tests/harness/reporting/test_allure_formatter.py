@@ -20,7 +20,7 @@ EXPECTED = {
         "passed", 5, "Rules get results too", None,
     ),
     "Failing scenario inside a rule": (
-        "failed", 5, "Rules get results too", "AssertionError: expected 10 admitted",
+        "failed", 5, "Rules get results too", "expected 10 admitted",
     ),
     "Erroring step": (
         "broken", 2, "Errors are broken, not failed", "RuntimeError: the quota store",
@@ -79,8 +79,10 @@ def test_labels_carry_phase_severity_and_mrr(fixture_run: BehaveRun) -> None:
     found = labels(result)
     assert found["epic"] == ["Phase 2: Delivery and agent safety"]
     assert found["severity"] == ["critical"]
-    assert found["mrr"] == ["150000"]
-    assert found["feature"] == ["Formatter shapes"]
+    assert found["mrr"] == ["$150,000"]
+    # The tree's feature row: the capability, its MRR in dollars, its verdict (a scenario of
+    # it fails, so the whole feature is at risk, this passing scenario's result included).
+    assert found["feature"] == ["Formatter shapes · $150,000 MRR · at risk"]
     assert {"name": "MRR at stake", "value": "$150,000", "excluded": True} in result["parameters"]
 
 
