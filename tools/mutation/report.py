@@ -163,9 +163,9 @@ def _mutant(item: dict[str, Any], outcome: dict[str, Any] | None,
     elif output.strip() == "timeout":
         verdict, reason = "timeout", ""
     elif INFRA_MARKER in output or outcome.get("worker_outcome") != "normal":
-        verdict, reason = "infrastructure", output[:500]
+        verdict, reason = "infrastructure", output[-1500:]
     elif outcome.get("test_outcome") == "killed":
         verdict, reason = "killed", ""
     else:
-        verdict, reason = "incompetent", output[:500]
+        verdict, reason = "incompetent", output[-1500:]
     return Mutant(*key, line, verdict, diff, reason)
