@@ -113,3 +113,13 @@ def step_quota_used(context, name, count):
 @then("{name} has used 1 request this billing period")
 def step_quota_used_one(context, name):
     context.dsl.requests.quota_used_is(name, 1)
+
+
+@then("the refusal says sending it again this billing period will not help")
+def step_refusal_not_worth_retrying(context):
+    context.dsl.requests.refusal_not_worth_retrying()
+
+
+@then("each refusal says to try again once a run has finished")
+def step_refusals_say_retry(context):
+    context.dsl.requests.refusals_say_retry()

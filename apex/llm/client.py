@@ -69,6 +69,13 @@ class LlmClient:
             raise LlmUnavailable("the model provider returned no answer")
         details = usage.prompt_tokens_details
         cached = (details.cached_tokens or 0) if details is not None else 0
+        if min(usage.prompt_tokens, usage.completion_tokens, cached) < 0 or (
+            cached > usage.prompt_tokens
+        ):
+            # Never a guess on the bill: usage that cannot be true is an answer we cannot use.
+            raise LlmUnavailable(
+                "the model provider reported impossible token usage; cannot price it"
+            )
         return LlmReply(
             model,
             response.choices[0].message.content or "",

@@ -60,6 +60,31 @@ Feature: Agent orchestration revenue path
       And the model was asked only for the small model on Acme's behalf
       And Acme is billed once for the run: $0.0004 of model cost plus 50%, $0.0006 in all
 
+  Rule: A cost between two micro-dollars is rounded half to even: once per call, once per run
+
+    Each call is priced exactly and rounded once; the run's charge, its cost plus the margin, is
+    rounded once more. Here the triage call costs $0.0001015 and is rounded up to the even
+    $0.000102; the report call costs $0.0018003 and is rounded down to $0.0018; the run's
+    $0.009402 plus 30% is $0.0122226, charged as $0.012223.
+
+    @scripted_llm
+    Scenario: An early-tier run whose costs fall between micro-dollars
+      Given Acme is on the early tier
+      And the model answers Acme's agents with these token counts:
+        | agent         | prompt tokens | of which cached | completion tokens |
+        | triage        | 2,025         | 1,025           | 20                |
+        | data analysis | 1,000         | 0               | 100               |
+        | optimization  | 1,000         | 0               | 0                 |
+        | report        | 1,001         | 1,001           | 100               |
+      When Acme asks for an AI-spend optimization
+      Then Acme receives the complete report, after progress from each agent in this order:
+        | agent         | model  | cost      |
+        | triage        | small  | $0.000102 |
+        | data analysis | medium | $0.0045   |
+        | optimization  | medium | $0.003    |
+        | report        | medium | $0.0018   |
+      And Acme is billed once for the run: $0.009402 of model cost plus 30%, $0.012223 in all
+
   Rule: The run's charge appears in the usage analytics exactly as billed
 
     @scripted_llm
@@ -79,6 +104,22 @@ Feature: Agent orchestration revenue path
     Scenario: The model goes down during the optimization step
       Given Acme is on the mid tier with 10 of its 10,000 monthly requests used
       And the model answers 2 calls for Acme with 1,200 prompt tokens and 300 completion tokens, then goes down
+      When Acme asks for an AI-spend optimization
+      Then Acme is told the run failed because the model is unavailable, and that it was not charged
+      And Acme has been charged nothing
+      And the usage analytics show nothing for Acme
+      And Acme has used 10 requests this billing period
+      And Acme has no runs in progress
+
+    @scripted_llm
+    Scenario: A model that reports more cached tokens than it was sent is not believed
+      Given Acme is on the mid tier with 10 of its 10,000 monthly requests used
+      And the model answers Acme's agents with these token counts:
+        | agent         | prompt tokens | of which cached | completion tokens |
+        | triage        | 1,200         | 0               | 300               |
+        | data analysis | 1,000         | 1,001           | 800               |
+        | optimization  | 2,500         | 0               | 600               |
+        | report        | 3,000         | 0               | 1,500             |
       When Acme asks for an AI-spend optimization
       Then Acme is told the run failed because the model is unavailable, and that it was not charged
       And Acme has been charged nothing

@@ -22,6 +22,7 @@ Feature: Subscription tier enforcement
       When Acme makes 2 requests
       Then the first request is admitted
       And the second request is refused because the monthly quota is used, offering the <offer> tier
+      And the refusal says sending it again this billing period will not help
 
       Examples: Every capped tier
         | tier  | used  | quota  | offer      |
@@ -43,6 +44,7 @@ Feature: Subscription tier enforcement
       When Acme starts <attempts> runs at the same time
       Then <admitted> runs are admitted
       And <refused> runs are refused because the tier's runs at once are all in use
+      And each refusal says to try again once a run has finished
 
       Examples: Every tier
         | tier       | attempts | admitted | refused |

@@ -207,6 +207,28 @@ class RequestsDsl:
                 f"{offer} tier; it said {result.message!r}"
             )
 
+    def refusal_not_worth_retrying(self) -> None:
+        """The one refused request's refusal tells the client that sending it again will not
+        help (until the quota renews or the tenant upgrades)."""
+        refused = [r for r in self._state.results if not r.admitted]
+        with business_step("the refusal says not to send it again", self._seen):
+            assert len(refused) == 1, f"expected one refused request; {self._outcomes()}"
+            result = refused[0]
+            assert not result.retryable, (
+                f"expected the refusal of {result.request_id} to say sending it again will not "
+                "help this billing period; it says to try again"
+            )
+
+    def refusals_say_retry(self) -> None:
+        """Every refused request is marked as worth sending again (a slot frees itself)."""
+        refused = [r for r in self._state.results if not r.admitted]
+        with business_step("each refusal says to try again once a run has finished", self._seen):
+            assert refused, "no request was refused"
+            not_retryable = [r.request_id for r in refused if not r.retryable]
+            assert not not_retryable, (
+                f"expected every refusal marked to try again later; not marked: {not_retryable}"
+            )
+
     def rejected_as_invalid(self, problem: str) -> None:
         error = self._state.error.take()
         title = f"the request is rejected as invalid ({problem})"
