@@ -68,7 +68,11 @@ _RECONNECT = (
 #: charge is always counted. (Which run's call meets the scripted hold may vary; either way both
 #: runs finish once the scenario releases it.)
 AGENT_EXPECTED_RED = {
-    "bill_failed_runs": {"The model goes down during the optimization step"},
+    "bill_failed_runs": {
+        "The model goes down during the optimization step",
+        # the triage call finished before the unusable answer: the mutant bills it
+        "A model that reports more cached tokens than it was sent is not believed",
+    },
     "reconnect_runs_again": {_RECONNECT.format(1), _RECONNECT.format(2)},
 }
 AGENT_EVIDENCE = {
