@@ -46,6 +46,21 @@ def quota_off_by_one() -> None:
     enforcement._script = script
 
 
+def refund_keeps_the_quota() -> None:
+    """A refund frees the slot but does not give the quota unit back (refund.lua)."""
+    original = enforcement._script
+
+    def script(name: str) -> str:
+        text = original(name)
+        if name == "refund.lua":
+            patched = text.replace("redis.call('DECRBY', KEYS[1], tonumber(ARGV[2]))", "")
+            assert patched != text, "refund.lua changed: update this mutant"
+            return patched
+        return text
+
+    enforcement._script = script
+
+
 def check_then_increment() -> None:
     """Admission read and written in separate round trips instead of one atomic script."""
 
@@ -221,6 +236,7 @@ def bill_failed_runs() -> None:
 
 MUTANTS: dict[str, Callable[[], None]] = {
     "quota_off_by_one": quota_off_by_one,
+    "refund_keeps_the_quota": refund_keeps_the_quota,
     "check_then_increment": check_then_increment,
     "bill_refused_requests": bill_refused_requests,
     "reconnect_runs_again": reconnect_runs_again,

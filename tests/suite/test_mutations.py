@@ -74,8 +74,14 @@ AGENT_EXPECTED_RED = {
         "A model that reports more cached tokens than it was sent is not believed",
     },
     "reconnect_runs_again": {_RECONNECT.format(1), _RECONNECT.format(2)},
+    # refund.lua: a failed run's slot comes back, its quota unit does not
+    "refund_keeps_the_quota": {
+        "The model goes down during the optimization step",
+        "A model that reports more cached tokens than it was sent is not believed",
+    },
 }
 AGENT_EVIDENCE = {
+    "refund_keeps_the_quota": "has used 11, expected 10",
     # the two calls that finished (triage $0.00018, data analysis $0.0081) plus 20%
     "bill_failed_runs": "has 1 charges, $0.009936 in all; expected 0",
     # the run's $0.084456, twice
