@@ -23,7 +23,6 @@ from apex.gateway.api_keys import ApiKeys
 from apex.requests import RequestService
 from apex.runs import RunLog
 from apex.settings import PlatformSettings
-from apex.streams import LoopHealth
 from apex.tenants import TenantRegistry
 from apex.usage import UsagePublisher
 
@@ -97,9 +96,6 @@ class AnalyticsWorker:
     def start(self) -> AnalyticsWorker:
         self._thread.start()
         return self
-
-    def health(self) -> LoopHealth:
-        return self._sink.health()
 
     def close(self) -> None:
         self._stop.set()

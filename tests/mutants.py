@@ -31,34 +31,29 @@ from apex.requests import RefusalReason, RequestResult, RequestService
 from apex.runs import RunIntake, RunJob
 
 
-def quota_off_by_one() -> None:
-    """The quota check lets one request too many through."""
+def _patch_lua(script_name: str, old: str, new: str) -> None:
+    """The enforcer loads ``script_name`` with ``old`` replaced by ``new``."""
     original = enforcement._script
 
     def script(name: str) -> str:
         text = original(name)
-        if name == "admit.lua":
-            patched = text.replace("used + units > limit", "used + units > limit + 1")
-            assert patched != text, "admit.lua changed: update this mutant"
-            return patched
-        return text
+        if name != script_name:
+            return text
+        patched = text.replace(old, new)
+        assert patched != text, f"{script_name} changed: update this mutant"
+        return patched
 
     enforcement._script = script
+
+
+def quota_off_by_one() -> None:
+    """The quota check lets one request too many through."""
+    _patch_lua("admit.lua", "used + units > limit", "used + units > limit + 1")
 
 
 def refund_keeps_the_quota() -> None:
     """A refund frees the slot but does not give the quota unit back (refund.lua)."""
-    original = enforcement._script
-
-    def script(name: str) -> str:
-        text = original(name)
-        if name == "refund.lua":
-            patched = text.replace("redis.call('DECRBY', KEYS[1], tonumber(ARGV[2]))", "")
-            assert patched != text, "refund.lua changed: update this mutant"
-            return patched
-        return text
-
-    enforcement._script = script
+    _patch_lua("refund.lua", "redis.call('DECRBY', KEYS[1], tonumber(ARGV[2]))", "")
 
 
 def check_then_increment() -> None:

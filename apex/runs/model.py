@@ -19,11 +19,6 @@ class RunState(StrEnum):
     REFUSED = "refused"
 
 
-#: States a client can see of a run that was admitted.
-ADMITTED_STATES = frozenset(
-    {RunState.QUEUED, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED}
-)
-
 
 class RunEventKind(StrEnum):
     PROGRESS = "progress"
