@@ -43,7 +43,8 @@ class Platform:
         )
         self.pool: ConnectionPool[Any] = ConnectionPool(
             settings.postgres_dsn.get_secret_value(), min_size=1, max_size=settings.pool_size,
-            open=True, kwargs={"autocommit": True}, name="apex-platform",
+            timeout=settings.postgres_wait_ms / 1000, open=True, kwargs={"autocommit": True},
+            name="apex-platform",
         )
         self.enforcer = TierEnforcer(self.redis, clock, lease=settings.lease)
         self.ledger = BillingLedger(self.pool)

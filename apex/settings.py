@@ -57,6 +57,9 @@ class PlatformSettings(BaseSettings):
     job_claim_idle_seconds: float = Field(30.0, gt=0, le=3600)
     redis_timeout_ms: int = Field(500, ge=10, le=60_000)
     pool_size: int = Field(10, ge=1, le=200)
+    #: how long a statement waits for a PostgreSQL connection before the store counts as
+    #: unreachable (the request is then refused, to be retried)
+    postgres_wait_ms: int = Field(5000, ge=10, le=60_000)
     #: largest WebSocket message a client may send; larger ones close with code 1009.
     max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     worker_threads: int = Field(8, ge=1, le=256)

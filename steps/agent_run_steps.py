@@ -91,9 +91,9 @@ def step_each_connection_refused(context, name, reason):
     context.dsl.agent_run_checks.each_connection_refused(name, reason)
 
 
-@when("a client connects with a key the platform never issued")
-def step_unknown_key(context):
-    context.dsl.agent_runs.connect_with_unknown_key()
+@when("a client connects with {key}")
+def step_connect_with_key(context, key):
+    context.dsl.agent_runs.connect_with(key)
 
 
 @when("{name} sends a malformed message: {malformation}")

@@ -10,11 +10,6 @@ def step_billed_for(context, name, count):
     context.dsl.billing.billed_for(name, count)
 
 
-@then("{name} has been billed for {count:Count} requests, {amount:Money} in all")
-def step_billed_for_amount(context, name, count, amount):
-    context.dsl.billing.billed_for(name, count, amount)
-
-
 @then("the billing ledger and the usage analytics both show:")
 def step_ledger_and_analytics(context):
     expected = {

@@ -34,9 +34,9 @@ def step_simultaneous_requests(context, count, name):
     context.dsl.requests.simultaneous_across_instances(name, count)
 
 
-@given("the quota store has become unreachable")
-def step_quota_store_down(context):
-    context.dsl.requests.quota_store_unreachable()
+@given("the {store} has become unreachable")
+def step_store_unreachable(context, store):
+    context.dsl.requests.store_unreachable(store)
 
 
 @when('a request arrives for the tenant id "{raw_tenant_id}"')
@@ -105,6 +105,11 @@ def step_quota_used_after_outage(context, name, count):
 
 
 # Registered after the more specific step above: behave takes the first pattern that matches.
+@then("{name} has no requests in progress")
+def step_nothing_in_progress(context, name):
+    context.dsl.requests.nothing_in_progress(name)
+
+
 @then("{name} has used {count:Count} requests this billing period")
 def step_quota_used(context, name, count):
     context.dsl.requests.quota_used_is(name, count)

@@ -10,11 +10,12 @@ from harness.dsl.tenant_config.words import tenant_names
 
 @given(
     "{names} are tenants hosted in the {where} region,"
-    " each with {api_keys:Count} API keys and {charges:Count} billed requests"
+    " each with {api_keys:Count} API keys, {charges:Count} billed requests"
+    " and {runs:Count} agent runs"
 )
-def step_tenants_with_accounts(context, names, where, api_keys, charges):
+def step_tenants_with_accounts(context, names, where, api_keys, charges, runs):
     context.dsl.tenant_accounts.tenants_with_accounts(
-        tenant_names(names), where, api_keys, charges
+        tenant_names(names), where, api_keys, charges, runs
     )
 
 

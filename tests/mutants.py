@@ -484,6 +484,109 @@ def api_keys_policy_open() -> None:
     )
 
 
+def _granting(grant: str, widened: str) -> Callable[[str], str]:
+    """A grant statement written wider than the schema means it (a copy-pasted line)."""
+
+    def change(text: str) -> str:
+        return text.replace(grant, widened)
+
+    return change
+
+
+def ledger_rewritable() -> None:
+    """0002: the platform's role may also UPDATE and DELETE charges: a recorded charge can be
+    corrected in place, or removed, leaving no trace."""
+    _patch_main_schema(
+        _granting("GRANT SELECT, INSERT ON billing_events TO apex_app;",
+                  "GRANT SELECT, INSERT, UPDATE, DELETE ON billing_events TO apex_app;"),
+        "the ledger's insert-only grant",
+    )
+
+
+def ledger_rounds_to_cents() -> None:
+    """0001: the ledger's amount column keeps cents, not micro-dollars (``numeric(18, 2)``):
+    every charge between two cents is silently rounded when it is stored."""
+    _patch_main_schema(
+        lambda text: text.replace("amount       numeric(18, 6)", "amount       numeric(18, 2)"),
+        "the ledger's micro-dollar amount column",
+    )
+
+
+def region_pin_movable() -> None:
+    """0003: the platform's role may UPDATE a tenant's region pin: its data could be declared
+    somewhere else than where it is kept."""
+    _patch_main_schema(
+        _granting("GRANT SELECT, INSERT ON tenant_regions TO apex_app;",
+                  "GRANT SELECT, INSERT, UPDATE ON tenant_regions TO apex_app;"),
+        "tenant_regions' insert-only grant",
+    )
+
+
+def regions_not_isolated() -> None:
+    """0003: the region pins have no row-level security: every session sees where every tenant
+    lives."""
+    _patch_main_schema(_without_row_security("tenant_regions"), "tenant_regions' policy")
+
+
+def api_keys_rewritable() -> None:
+    """0004: the platform's role may UPDATE every column of an API key, not only revoke it: a
+    key's digest can be swapped for one whose key someone else knows."""
+    _patch_main_schema(
+        _granting("UPDATE (revoked_at) ON api_keys", "UPDATE ON api_keys"),
+        "the API keys' revoke-only update grant",
+    )
+
+
+def revoked_keys_accepted() -> None:
+    """0005: the handshake's key lookup forgets revocation: a revoked key still opens a
+    connection and runs on its tenant's account."""
+    _patch_main_schema(
+        lambda text: text.replace(" AND k.revoked_at IS NULL", ""),
+        "the lookup's revocation check",
+    )
+
+
+def runs_not_isolated() -> None:
+    """0006: the agent runs have no row-level security: every session sees every tenant's
+    runs (their tasks, their refusals)."""
+    _patch_main_schema(_without_row_security("agent_runs"), "agent_runs' policy")
+
+
+def run_log_rewritable() -> None:
+    """0006: the platform's role may UPDATE a run's events: a delivered result can be changed
+    after the fact."""
+    _patch_main_schema(
+        _granting("GRANT SELECT, INSERT ON run_events TO apex_app;",
+                  "GRANT SELECT, INSERT, UPDATE ON run_events TO apex_app;"),
+        "run_events' insert-only grant",
+    )
+
+
+def analytics_collapses_events() -> None:
+    """ClickHouse 0001: the usage table's sorting key (which ReplacingMergeTree deduplicates on)
+    chosen for the reports' queries, (tenant, kind, period), instead of the event id: every
+    event of a tenant's period after the first replaces the one before."""
+    _patch_schema(
+        "clickhouse",
+        lambda text: text.replace("ORDER BY (tenant_id, event_id)",
+                                  "ORDER BY (tenant_id, kind, period)"),
+        "the usage events' sorting key",
+    )
+
+
+MUTANTS.update({
+    "ledger_rewritable": ledger_rewritable,
+    "ledger_rounds_to_cents": ledger_rounds_to_cents,
+    "region_pin_movable": region_pin_movable,
+    "regions_not_isolated": regions_not_isolated,
+    "api_keys_rewritable": api_keys_rewritable,
+    "revoked_keys_accepted": revoked_keys_accepted,
+    "runs_not_isolated": runs_not_isolated,
+    "run_log_rewritable": run_log_rewritable,
+    "analytics_collapses_events": analytics_collapses_events,
+})
+
+
 MUTANTS.update({
     "charges_not_isolated": charges_not_isolated,
     "subscriptions_not_isolated": subscriptions_not_isolated,

@@ -40,6 +40,18 @@ class ApiKeys:
             )
         return api_key
 
+    def revoke(self, tenant_id: str, api_key: str) -> bool:
+        """Revoke one of the tenant's keys: it opens no connection from now on. False if the
+        tenant has no such live key (unknown, another tenant's, or revoked already)."""
+        tenant_id = validation.tenant_id(tenant_id)
+        with tenant_transaction(self._pool, tenant_id) as conn:
+            revoked = conn.execute(
+                f"UPDATE {keys.API_KEYS_TABLE} SET revoked_at = %s"
+                " WHERE key_digest = %s AND revoked_at IS NULL",
+                (self._clock.now(), digest(api_key)),
+            ).rowcount
+        return revoked == 1
+
     def tenant_for(self, api_key: str) -> str | None:
         """The tenant a live key belongs to, or None for an unknown or revoked key."""
         if not api_key.startswith(KEY_PREFIX) or len(api_key) > _MAX_KEY_CHARS:

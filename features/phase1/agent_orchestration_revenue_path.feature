@@ -181,12 +181,21 @@ Feature: Agent orchestration revenue path
       And the model was called 4 times on Acme's behalf, once per agent
       And Acme has used 3 requests this billing period
 
-  Rule: Only a tenant's own key opens a connection
+  Rule: Only a live key the platform issued opens a connection
 
-    Scenario: A key the platform never issued is refused before any message is exchanged
+    Scenario Outline: A connection with <key> is refused before any message is exchanged
       Given Acme is on the mid tier
-      When a client connects with a key the platform never issued
+      When a client connects with <key>
       Then the connection is refused as unauthorised
+      And Acme has been charged nothing
+      And Acme has used 0 requests this billing period
+
+      Examples: Keys that open nothing
+        | key                                        |
+        | a key the platform never issued            |
+        | Acme's key, after Acme revoked it          |
+        | Acme's key with its last character changed |
+        | no key at all                              |
 
   Rule: A message the platform cannot understand gets a protocol error and disturbs nothing else
 

@@ -78,7 +78,9 @@ Feature: Subscription tier enforcement
       Given Acme is on the enterprise tier with 250,000 requests used this billing period
       When Acme makes 10 requests
       Then all 10 requests are admitted
-      And Acme has been billed for 10 requests, $0.10 in all
+      And the billing ledger and the usage analytics both show:
+        | tenant | requests | amount |
+        | Acme   | 10       | $0.10  |
 
   Rule: A change of tier takes effect on the very next request
 
@@ -149,6 +151,20 @@ Feature: Subscription tier enforcement
       Then all 3 requests are refused as temporarily unavailable, to be retried later
       And Acme has been billed for 0 requests
       And once the quota store is back, Acme has used 0 requests this billing period
+
+  Rule: A request whose charge cannot be recorded is refused and gives back what it took
+
+    The ledger is written after the quota is counted. When the write fails, the request is
+    refused with a reason to retry, and its quota unit and its slot are returned.
+
+    Scenario: The billing ledger is unreachable when the last requests of the quota arrive
+      Given Acme is on the free tier with 99 of its 100 monthly requests used
+      And the billing ledger has become unreachable
+      When Acme makes 2 requests
+      Then all 2 requests are refused as temporarily unavailable, to be retried later
+      And Acme has been billed for 0 requests
+      And Acme has used 99 requests this billing period
+      And Acme has no requests in progress
 
   Rule: Malformed input gets a clear error and changes nothing
 

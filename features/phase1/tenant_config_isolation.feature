@@ -105,22 +105,24 @@ Feature: Multi-tenant configuration isolation
 
   Rule: A tenant's account records are kept apart by the database too
 
-    Subscriptions, charges and API keys live in the platform's main database, under the same
-    rule as configuration: the database shows and changes only the records of the tenant a
-    session acts for, whatever the query says.
+    Subscriptions, charges, API keys, home regions and agent runs live in the platform's main
+    database, under the same rule as configuration: the database shows and changes only the
+    records of the tenant a session acts for, whatever the query says.
 
     Scenario Outline: The platform's own read of account records, naming no tenant, returns only the session's tenant's
-      Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys and 2 billed requests
+      Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys, 2 billed requests and 2 agent runs
       When the platform reads every one of the <records> without naming a tenant, in Acme's session
       Then it gets <count> records, all of them Acme's
 
       Examples: Account records
-        | records  | count |
-        | charges  | 2     |
-        | API keys | 2     |
+        | records      | count |
+        | charges      | 2     |
+        | API keys     | 2     |
+        | home regions | 1     |
+        | agent runs   | 2     |
 
     Scenario Outline: The platform's own read of account records outside any tenant's session returns nothing
-      Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys and 2 billed requests
+      Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys, 2 billed requests and 2 agent runs
       When the platform reads every one of the <records> without naming a tenant, outside any tenant's session
       Then it gets no records at all
 
@@ -129,9 +131,11 @@ Feature: Multi-tenant configuration isolation
         | subscriptions |
         | charges       |
         | API keys      |
+        | home regions  |
+        | agent runs    |
 
     Scenario Outline: A write to Acme's account from outside Acme's session is refused
-      Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys and 2 billed requests
+      Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys, 2 billed requests and 2 agent runs
       When the platform, acting for <actor>, tries to <change> on Acme's account
       Then the database refuses it, and Acme's account is unchanged
 
@@ -146,6 +150,25 @@ Feature: Multi-tenant configuration isolation
         | Globex | change the tier |
         | Globex | record a charge |
         | Globex | add an API key  |
+
+  Rule: What was billed, issued, pinned or run is added to, never rewritten
+
+    A charge, once recorded, stands: a correction is a new record. An API key is issued and
+    later revoked, never given another secret. A tenant's home region is pinned once. A run's
+    log is appended to. Not even the platform, acting for the tenant itself, may rewrite them.
+
+    Scenario Outline: Acme's own session may not <change>
+      Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys, 2 billed requests and 2 agent runs
+      When the platform, acting for Acme, tries to <change> on Acme's account
+      Then the database refuses it, and Acme's account is unchanged
+
+      Examples: Rewrites
+        | change                      |
+        | change a charge's amount    |
+        | remove a charge             |
+        | move the home region        |
+        | replace an API key's secret |
+        | rewrite a run's event       |
 
   Rule: A pooled connection carries nothing of one tenant's request into the next
 

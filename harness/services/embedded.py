@@ -199,7 +199,20 @@ def embedded_postgres(pgdata: Path) -> Iterator[str]:
         yield str(server.get_uri())
     finally:
         stop_postgres_at_once(server)
+        _delete_stopped(server)
+
+
+def _delete_stopped(server: Any) -> None:
+    """pgserver's cleanup deletes the data; it also tries its own stop first, which fails on
+    the stopped server (the postmaster may not have exited yet) and logs that failure as an
+    error, with the full pg_ctl command line, on every run. Those messages say nothing true."""
+    pgserver_log = logging.getLogger("pgserver")
+    level = pgserver_log.level
+    pgserver_log.setLevel(logging.CRITICAL)
+    try:
         server.cleanup()
+    finally:
+        pgserver_log.setLevel(level)
 
 
 def stop_postgres_at_once(server: Any) -> None:

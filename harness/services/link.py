@@ -10,11 +10,14 @@ import threading
 
 
 class CuttableLink:
-    """Relays ``127.0.0.1:<port>`` to ``target``; ``cut()`` drops every connection and refuses
-    new ones until ``restore()``."""
+    """Relays ``127.0.0.1:<port>`` to ``target`` (a TCP address, or a Unix socket's path: the
+    embedded PostgreSQL listens on one); ``cut()`` drops every connection and refuses new ones
+    until ``restore()``."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
+    def __init__(self, target_host: str, target_port: int | None = None) -> None:
+        self._target: tuple[str, int] | str = (
+            target_host if target_port is None else (target_host, target_port)
+        )
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._cut = threading.Event()
@@ -57,7 +60,7 @@ class CuttableLink:
                 client.close()
                 continue
             try:
-                upstream = socket.create_connection(self._target, timeout=2)
+                upstream = self._connect_upstream()
             except OSError:
                 client.close()
                 continue
@@ -66,6 +69,18 @@ class CuttableLink:
             threading.Thread(
                 target=self._pump, args=(client, upstream), name="link-pump", daemon=True
             ).start()
+
+    def _connect_upstream(self) -> socket.socket:
+        if isinstance(self._target, tuple):
+            return socket.create_connection(self._target, timeout=2)
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            upstream.settimeout(2)
+            upstream.connect(self._target)
+        except OSError:
+            upstream.close()
+            raise
+        return upstream
 
     def _pump(self, a: socket.socket, b: socket.socket) -> None:
         with selectors.DefaultSelector() as selector:

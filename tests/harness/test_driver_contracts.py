@@ -17,6 +17,7 @@ from harness.drivers.tiers.contract import (
     Admission,
     InvalidRequest,
     RefusalReason,
+    Store,
     StoreLink,
     TierInstance,
     TierTerms,
@@ -112,8 +113,8 @@ class InMemoryTiers:
     def another_instance(self) -> TierInstance:
         return self
 
-    def instance_with_cuttable_quota_store(self) -> tuple[TierInstance, StoreLink]:
-        raise NotImplementedError("this platform keeps its quota in memory")
+    def instance_with_cuttable_store(self, store: Store) -> tuple[TierInstance, StoreLink]:
+        raise NotImplementedError(f"this platform keeps its {store} in memory")
 
 
 @dataclass

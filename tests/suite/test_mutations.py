@@ -42,6 +42,15 @@ EXPECTED_RED = {
         "A retried request is admitted and billed once",
     },
     "bill_refused_requests": {"A refused request uses no quota and is not billed"},
+    # refund.lua: a request refused because its charge could not be recorded keeps its unit
+    "refund_keeps_the_quota": {
+        "The billing ledger is unreachable when the last requests of the quota arrive",
+    },
+    # ClickHouse 0001: every event of a tenant's period collapses into one under FINAL
+    "analytics_collapses_events": {
+        "An enterprise tenant far beyond any tier's quota is admitted and billed per request",
+        "Ledger and analytics agree per tenant",
+    },
 }
 
 
@@ -79,8 +88,25 @@ AGENT_EXPECTED_RED = {
         "The model goes down during the optimization step",
         "A model that reports more cached tokens than it was sent is not believed",
     },
+    # 0001: the ledger keeps cents; every billed run but the free tier's exact one is off
+    "ledger_rounds_to_cents": {
+        "A mid-tier tenant's AI-spend optimization",
+        "Every agent of a free-tier run calls the small model",
+        "An early-tier run whose costs fall between micro-dollars",
+        "Ledger and analytics agree for two tenants running at the same time",
+        _RECONNECT.format(1), _RECONNECT.format(2),
+        "The same request arrives twice at the same time, through two gateway instances",
+    },
+    # 0005: the handshake's lookup forgets revocation
+    "revoked_keys_accepted": {
+        "A connection with Acme's key, after Acme revoked it is refused before any message is"
+        " exchanged -- @1.2 Keys that open nothing",
+    },
 }
 AGENT_EVIDENCE = {
+    # $0.012223 stored as $0.01
+    "ledger_rounds_to_cents": "has 1 charges, $0.01 in all; expected 1, $0.012223",
+    "revoked_keys_accepted": "the connection was opened",
     "refund_keeps_the_quota": "has used 11, expected 10",
     # the two calls that finished (triage $0.00018, data analysis $0.0081) plus 20%
     "bill_failed_runs": "has 1 charges, $0.009936 in all; expected 0",
@@ -149,7 +175,7 @@ def test_broken_agent_run_billing_turns_the_guarding_scenarios_red(
     output = run_mutated(mutant, AGENT_FEATURE, tmp_path)
     assert_red_exactly(mutant, output, AGENT_EXPECTED_RED[mutant])
     assert AGENT_EVIDENCE[mutant] in output, (
-        f"red under {mutant}, but not for the double or partial charge:\n{output[-3000:]}"
+        f"red under {mutant}, but without {AGENT_EVIDENCE[mutant]!r}:\n{output[-3000:]}"
     )
 
 
@@ -207,6 +233,9 @@ _ACCOUNT_WRITE = (
 )
 
 
+_REWRITE = "Acme's own session may not {} -- @1.{} Rewrites"
+
+
 def _account_writes(row: int) -> set[str]:
     """The write of Examples row ``row``, acting for no tenant and for another tenant."""
     return {
@@ -255,6 +284,16 @@ TENANT_EXPECTED_RED = {
         " of the store",
     },
     "audit_triggers_dropped": _OWNER_REWRITES,
+    # what is only ever added to (schema mutants of 0002, 0003, 0004, 0006)
+    "ledger_rewritable": {
+        _REWRITE.format("change a charge's amount", 1), _REWRITE.format("remove a charge", 2),
+    },
+    "region_pin_movable": {_REWRITE.format("move the home region", 3)},
+    "api_keys_rewritable": {_REWRITE.format("replace an API key's secret", 4)},
+    "run_log_rewritable": {_REWRITE.format("rewrite a run's event", 5)},
+    # the main database's region pins and runs (0003, 0006)
+    "regions_not_isolated": {_ACCOUNT_READ.format(3), _ACCOUNT_OUTSIDE.format(4)},
+    "runs_not_isolated": {_ACCOUNT_READ.format(4), _ACCOUNT_OUTSIDE.format(5)},
 }
 #: What the failing checks must have reported, so that a red caused by the mutant itself
 #: breaking (an import error, a Given that cannot run) does not pass for a caught defect.
@@ -301,6 +340,18 @@ TENANT_EVIDENCE = {
         "records returned outside any tenant's session",
     ],
     "audit_triggers_dropped": ["the database let the audit records be rewritten"],
+    "ledger_rewritable": ["the database let the write change Acme's account"],
+    "region_pin_movable": ["the database let the write change Acme's account"],
+    "api_keys_rewritable": ["the database let the write change Acme's account"],
+    "run_log_rewritable": ["the database let the write change Acme's account"],
+    "regions_not_isolated": [
+        "rows of other tenants returned in Acme's session",
+        "records returned outside any tenant's session",
+    ],
+    "runs_not_isolated": [
+        "rows of other tenants returned in Acme's session",
+        "records returned outside any tenant's session",
+    ],
 }
 
 

@@ -165,6 +165,10 @@ class AgentRunsDriver(Protocol):
 
     def issue_api_key(self, tenant_id: str) -> str: ...
 
+    def revoke_api_key(self, tenant_id: str, api_key: str) -> None:
+        """The tenant revokes one of its keys, as its administrator would."""
+        ...
+
     def connect(self, api_key: str, replica: int = 0) -> RunConnection:
         """Open a connection to gateway ``replica``; HandshakeRefused if the platform refuses."""
         ...

@@ -31,10 +31,12 @@ class WebSocketTransport:
 
     def __init__(self, url: str, api_key: str) -> None:
         self._stack = contextlib.ExitStack()
+        # An empty key is a client that sends no Authorization header at all.
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         try:
             self._ws: ClientConnection = self._stack.enter_context(
                 connect(
-                    url, additional_headers={"Authorization": f"Bearer {api_key}"},
+                    url, additional_headers=headers,
                     proxy=None, compression=None, open_timeout=5, close_timeout=2,
                     max_size=None,
                 )

@@ -49,6 +49,9 @@ class PlatformStores:
     def issue_api_key(self, tenant_id: str) -> str:
         return self._keys.issue(tenant_id)
 
+    def revoke_api_key(self, tenant_id: str, api_key: str) -> None:
+        assert self._keys.revoke(tenant_id, api_key), "the key to revoke was not a live one"
+
     def tenant_for(self, api_key: str) -> str | None:
         return self._keys.tenant_for(api_key)
 
@@ -114,6 +117,9 @@ class ReadsThroughStores:
 
     def issue_api_key(self, tenant_id: str) -> str:
         return self._stores.issue_api_key(tenant_id)
+
+    def revoke_api_key(self, tenant_id: str, api_key: str) -> None:
+        self._stores.revoke_api_key(tenant_id, api_key)
 
     def ledger_totals(self, tenant_id: str) -> Totals:
         return self._stores.ledger_totals(tenant_id)

@@ -1,4 +1,5 @@
-"""Tenants' account records in the main database (subscriptions, charges, API keys), beneath
+"""Tenants' account records in the main database (subscriptions, charges, API keys, home
+regions, agent runs), beneath
 the platform: the raw queries and writes a careless or malicious program could run as the
 platform's own role, and what the records hold, read as the administrator. Planting records is
 the trusted back door of Given-steps. Table names come from ``apex.keys``.
@@ -26,6 +27,8 @@ _TABLES: dict[AccountRecords, str] = {
     "subscriptions": keys.TENANTS_TABLE,
     "charges": keys.BILLING_EVENTS_TABLE,
     "API keys": keys.API_KEYS_TABLE,
+    "home regions": keys.TENANT_REGIONS_TABLE,
+    "agent runs": keys.AGENT_RUNS_TABLE,
 }
 _NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 
@@ -49,6 +52,29 @@ _CHANGES: dict[AccountChange, Callable[[str], tuple[str, tuple[Any, ...]]]] = {
         f"INSERT INTO {keys.API_KEYS_TABLE} (key_digest, tenant_id, created_at)"
         " VALUES (%s, %s, %s)",
         (_digest(), target, _NOW),
+    ),
+    AccountChange.CHARGE_AMOUNT: lambda target: (
+        f"UPDATE {keys.BILLING_EVENTS_TABLE} SET amount = amount + 1 WHERE tenant_id = %s",
+        (target,),
+    ),
+    AccountChange.CHARGE_REMOVAL: lambda target: (
+        f"DELETE FROM {keys.BILLING_EVENTS_TABLE} WHERE tenant_id = %s", (target,)
+    ),
+    AccountChange.REGION_MOVE: lambda target: (
+        f"UPDATE {keys.TENANT_REGIONS_TABLE}"
+        " SET region = CASE region WHEN 'eu' THEN 'us' ELSE 'eu' END WHERE tenant_id = %s",
+        (target,),
+    ),
+    AccountChange.KEY_SECRET: lambda target: (
+        # another valid digest, as a program swapping in a key it knows would write
+        f"UPDATE {keys.API_KEYS_TABLE}"
+        " SET key_digest = encode(sha256(key_digest::bytea), 'hex') WHERE tenant_id = %s",
+        (target,),
+    ),
+    AccountChange.RUN_EVENT: lambda target: (
+        f"UPDATE {keys.RUN_EVENTS_TABLE} SET body = jsonb_build_object('report', 'rewritten')"
+        " WHERE tenant_id = %s",
+        (target,),
     ),
 }
 
@@ -95,21 +121,45 @@ class AccountRecordsProbe:
                 f"SELECT key_digest FROM {keys.API_KEYS_TABLE} WHERE tenant_id = %s"
                 " ORDER BY key_digest", (tenant_id,),
             ).fetchall()
+            region = conn.execute(
+                f"SELECT region FROM {keys.TENANT_REGIONS_TABLE} WHERE tenant_id = %s",
+                (tenant_id,),
+            ).fetchone()
+            events = conn.execute(
+                f"SELECT run_id, seq, kind, body::text FROM {keys.RUN_EVENTS_TABLE}"
+                " WHERE tenant_id = %s ORDER BY run_id, seq", (tenant_id,),
+            ).fetchall()
         return AccountSnapshot(
             str(tier[0]) if tier else None,
             tuple((str(r), str(a)) for r, a in charges),
             tuple(str(d) for (d,) in api_keys),
+            str(region[0]) if region else None,
+            tuple((str(r), int(q), str(k), str(b)) for r, q, k, b in events),
         )
 
     # -- back door (Given-steps) ----------------------------------------------------------
 
-    def plant(self, tenant_id: str, api_keys: int, charges: int) -> None:
-        """Give the tenant API keys and billed requests, written as the administrator."""
+    def plant(self, tenant_id: str, api_keys: int, charges: int, runs: int) -> None:
+        """Give the tenant API keys, billed requests and finished agent runs (each with its
+        result in the run's log), written as the administrator."""
         with psycopg.connect(self._admin_dsn) as conn:
             for _ in range(api_keys):
                 conn.execute(*_CHANGES[AccountChange.API_KEY](tenant_id))
             for _ in range(charges):
                 conn.execute(*_CHANGES[AccountChange.CHARGE](tenant_id))
+            for _ in range(runs):
+                run_id = f"planted-{secrets.token_hex(4)}"
+                conn.execute(
+                    f"INSERT INTO {keys.AGENT_RUNS_TABLE} (tenant_id, run_id, state, task,"
+                    " last_seq, claimed_at, created_at, updated_at)"
+                    " VALUES (%s, %s, 'succeeded', 'planted', 1, %s, %s, %s)",
+                    (tenant_id, run_id, _NOW, _NOW, _NOW),
+                )
+                conn.execute(
+                    f"INSERT INTO {keys.RUN_EVENTS_TABLE} (tenant_id, run_id, seq, kind, body, at)"
+                    " VALUES (%s, %s, 1, 'result', jsonb_build_object('report', 'planted'), %s)",
+                    (tenant_id, run_id, _NOW),
+                )
 
     def _as_platform(self, tenant: str | None) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self._app_dsn)

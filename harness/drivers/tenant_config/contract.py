@@ -41,7 +41,7 @@ DatabaseRole = Literal["platform", "owner"]
 #: Which tenant table a raw query reads.
 Table = Literal["settings", "audit records"]
 #: Which of a tenant's account records (main database) a raw query reads.
-AccountRecords = Literal["subscriptions", "charges", "API keys"]
+AccountRecords = Literal["subscriptions", "charges", "API keys", "home regions", "agent runs"]
 
 
 class AccountChange(StrEnum):
@@ -50,15 +50,24 @@ class AccountChange(StrEnum):
     TIER = "change the tier"
     CHARGE = "record a charge"
     API_KEY = "add an API key"
+    # rewrites of what is only ever added to
+    CHARGE_AMOUNT = "change a charge's amount"
+    CHARGE_REMOVAL = "remove a charge"
+    REGION_MOVE = "move the home region"
+    KEY_SECRET = "replace an API key's secret"
+    RUN_EVENT = "rewrite a run's event"
 
 
 @dataclass(frozen=True)
 class AccountSnapshot:
-    """A tenant's account records: its tier, its charges (reference, amount), its key digests."""
+    """A tenant's account records: its tier, its charges (reference, amount), its key digests,
+    its home region, and its runs' events (run, seq, kind, body)."""
 
     tier: str | None
     charges: tuple[tuple[str, str], ...]
     api_keys: tuple[str, ...]
+    home_region: str | None
+    run_events: tuple[tuple[str, int, str, str], ...]
 
 
 class AccountProbe(Protocol):
@@ -74,8 +83,8 @@ class AccountProbe(Protocol):
 
     def snapshot(self, tenant_id: str) -> AccountSnapshot: ...
 
-    def plant(self, tenant_id: str, api_keys: int, charges: int) -> None:
-        """Back door: API keys and billed requests for a tenant."""
+    def plant(self, tenant_id: str, api_keys: int, charges: int, runs: int) -> None:
+        """Back door: API keys, billed requests and finished agent runs for a tenant."""
         ...
 
 

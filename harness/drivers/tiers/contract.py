@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from harness.errors import HarnessError
 
@@ -108,8 +108,12 @@ class TierInstance(Protocol):
     def close(self) -> None: ...
 
 
+#: The stores a scenario can cut one instance off from.
+Store = Literal["quota store", "billing ledger"]
+
+
 class StoreLink(Protocol):
-    """The network path between one instance and the quota store."""
+    """The network path between one instance and one of its stores."""
 
     def cut(self) -> None: ...
 
@@ -129,9 +133,8 @@ class TiersDriver(TierInstance, Protocol):
         """A new instance sharing the stores (a replica); the caller closes it."""
         ...
 
-    def instance_with_cuttable_quota_store(self) -> tuple[TierInstance, StoreLink]:
-        """A new instance whose path to the quota store the caller can cut; the caller closes
-        both."""
+    def instance_with_cuttable_store(self, store: Store) -> tuple[TierInstance, StoreLink]:
+        """A new instance whose path to ``store`` the caller can cut; the caller closes both."""
         ...
 
 

@@ -4,8 +4,11 @@ the run's real stores. Everything this capability's drivers know of ``apex`` is 
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import SecretStr
 
 from apex.analytics import AnalyticsQueries
@@ -19,6 +22,7 @@ from harness.drivers.tiers.contract import (
     Admission,
     InvalidRequest,
     RefusalReason,
+    Store,
     StoreLink,
     TierInstance,
     TierTerms,
@@ -119,28 +123,56 @@ class InProcessTiersDriver(InProcessTierInstance):
         self._redis_url = redis_url
         self._postgres_dsn = postgres_dsn
         self._clock = clock
-        super().__init__(self._start(redis_url), analytics)
+        super().__init__(self._start(), analytics)
 
-    def _start(self, redis_url: str) -> Platform:
-        settings = PlatformSettings(
-            redis_url=SecretStr(redis_url), postgres_dsn=SecretStr(self._postgres_dsn)
+    def _start(
+        self, redis_url: str | None = None, postgres_dsn: str | None = None,
+        **settings: Any,
+    ) -> Platform:
+        configured = PlatformSettings(
+            redis_url=SecretStr(redis_url or self._redis_url),
+            postgres_dsn=SecretStr(postgres_dsn or self._postgres_dsn), **settings,
         )
-        return Platform(settings, self._clock).start()
+        return Platform(configured, self._clock).start()
 
     def tier_catalog(self) -> list[TierTerms]:
         return [terms(tier) for tier in sorted(TIERS.values(), key=lambda t: t.rank)]
 
     def another_instance(self) -> TierInstance:
-        return InProcessTierInstance(self._start(self._redis_url), self._analytics)
+        return InProcessTierInstance(self._start(), self._analytics)
 
-    def instance_with_cuttable_quota_store(self) -> tuple[TierInstance, StoreLink]:
-        parts = urlsplit(self._redis_url)
-        link = CuttableLink(parts.hostname or "127.0.0.1", parts.port or 6379)
-        userinfo, _, _host = parts.netloc.rpartition("@")
-        netloc = f"{userinfo}@127.0.0.1:{link.port}" if userinfo else f"127.0.0.1:{link.port}"
+    def instance_with_cuttable_store(self, store: Store) -> tuple[TierInstance, StoreLink]:
+        if store == "quota store":
+            parts = urlsplit(self._redis_url)
+            link = CuttableLink(parts.hostname or "127.0.0.1", parts.port or 6379)
+            userinfo, _, _host = parts.netloc.rpartition("@")
+            netloc = f"{userinfo}@127.0.0.1:{link.port}" if userinfo else f"127.0.0.1:{link.port}"
+            start = partial(self._start, redis_url=urlunsplit(parts._replace(netloc=netloc)))
+        else:
+            link = _link_to_postgres(self._postgres_dsn)
+            start = partial(
+                self._start,
+                postgres_dsn=make_conninfo(self._postgres_dsn, host="127.0.0.1", port=link.port),
+                postgres_wait_ms=_LEDGER_WAIT_MS,
+            )
         try:
-            platform = self._start(urlunsplit(parts._replace(netloc=netloc)))
+            platform = start()
         except Exception:
             link.close()
             raise
         return InProcessTierInstance(platform, self._analytics), link
+
+
+#: How long the instance cut off from its ledger waits for a database connection before the
+#: ledger counts as unreachable (the platform's default is seconds; a scenario need not wait).
+_LEDGER_WAIT_MS = 300
+
+
+def _link_to_postgres(dsn: str) -> CuttableLink:
+    """A cuttable relay to the PostgreSQL server ``dsn`` names: its TCP address, or the Unix
+    socket in the directory ``host`` names (the embedded server's)."""
+    params = conninfo_to_dict(dsn)
+    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+    if host.startswith("/"):
+        return CuttableLink(f"{host}/.s.PGSQL.{port}")
+    return CuttableLink(host, port)

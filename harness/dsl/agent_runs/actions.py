@@ -10,6 +10,7 @@ the scenario ends, and every model call held is released.
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 from harness.drivers.agent_runs.contract import Answer, HeardKind, Malformation, Outage, RunState
@@ -198,13 +199,36 @@ class AgentRunsDsl:
             self._release(name)
             self._clients.receive_until(client, second, ending_of(client))
 
-    def connect_with_unknown_key(self) -> None:
-        with business_step("a client connects with a key the platform never issued"):
+    def connect_with(self, key: str) -> None:
+        """A client connects with one of the keys that must open nothing (the feature's words:
+        "a key the platform never issued", "Acme's key, after Acme revoked it", ...)."""
+        api_key = self._key_that_opens_nothing(key)
+        with business_step(f"a client connects with {key}"):
             self._state.refusal.put(None)
             try:
-                self._world.agent_runs.connect(_UNKNOWN_KEY).close()
+                self._world.agent_runs.connect(api_key).close()
             except Exception as exc:  # what the refusal was is the Then's to judge
                 self._state.refusal.put(exc)
+
+    def _key_that_opens_nothing(self, key: str) -> str:
+        if key == "a key the platform never issued":
+            return _UNKNOWN_KEY
+        if key == "no key at all":
+            return ""
+        revoked = re.fullmatch(r"(\w+)'s key, after \1 revoked it", key)
+        if revoked:
+            client = self._clients(revoked.group(1))
+            self._world.agent_runs.revoke_api_key(client.tenant_id, client.api_key)
+            return client.api_key
+        altered = re.fullmatch(r"(\w+)'s key with its last character changed", key)
+        if altered:
+            issued = self._clients(altered.group(1)).api_key
+            return issued[:-1] + ("B" if issued[-1] == "A" else "A")
+        raise AssertionError(
+            f"no key {key!r}; known: a key the platform never issued, no key at all,"
+            " <tenant>'s key, after <tenant> revoked it,"
+            " <tenant>'s key with its last character changed"
+        )
 
     def send_malformed(self, name: str, malformation: str) -> None:
         try:
@@ -265,6 +289,10 @@ class AgentRunsDsl:
         if name not in self._state.scripts:
             self._world.add_cleanup(self._release, name)
         self._state.scripts[name] = steps
+
+    def release_held_call(self, name: str) -> None:
+        """The model answers the call it was taking its time over for ``name``."""
+        self._release(name)
 
     def _gate(self, name: str) -> str:
         return f"{self._world.aliases.known_tenant(name)}-held"

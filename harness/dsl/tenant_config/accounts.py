@@ -1,5 +1,6 @@
-"""Tenants' account records (subscriptions, charges, API keys) kept apart by the database: raw
-reads and writes beneath the platform, as its own role, in one tenant's session or in none."""
+"""Tenants' account records (subscriptions, charges, API keys, home regions, agent runs) kept
+apart by the database, and never rewritten: raw reads and writes beneath the platform, as its
+own role, in one tenant's session or in none."""
 
 from __future__ import annotations
 
@@ -22,14 +23,17 @@ class AccountsDsl:
         self._words = TenantWords(world)
 
     def tenants_with_accounts(
-        self, names: list[str], where: str, api_keys: int, charges: int
+        self, names: list[str], where: str, api_keys: int, charges: int, runs: int
     ) -> None:
         OwnConfigDsl(self._world).tenants_in_region(names, where)
-        title = f"{' and '.join(names)} each hold {api_keys} API keys and {charges} charges"
+        title = (
+            f"{' and '.join(names)} each hold {api_keys} API keys, {charges} charges"
+            f" and {runs} agent runs"
+        )
         with business_step(title):
             for name in names:
                 self._world.tenant_stores.accounts.plant(
-                    self._words.tenant(name), api_keys, charges
+                    self._words.tenant(name), api_keys, charges, runs
                 )
 
     def unfiltered_query(self, records: str, name: str | None) -> None:

@@ -12,8 +12,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
+from typing import cast, get_args
 
-from harness.drivers.tiers.contract import Admission, InvalidRequest, RefusalReason, TierInstance
+from harness.drivers.tiers.contract import (
+    Admission,
+    InvalidRequest,
+    RefusalReason,
+    Store,
+    TierInstance,
+)
 from harness.dsl.common.evidence import business_step
 from harness.dsl.common.world import World
 from harness.dsl.tiers.state import TiersState
@@ -69,9 +76,13 @@ class RequestsDsl:
                 remaining -= moved
                 self._renew_live_slots()
 
-    def quota_store_unreachable(self) -> None:
-        with business_step("the quota store becomes unreachable"):
-            instance, link = self._world.tiers.instance_with_cuttable_quota_store()
+    def store_unreachable(self, store: str) -> None:
+        known = get_args(Store)
+        assert store in known, f"no store called {store!r}; known: {', '.join(known)}"
+        with business_step(f"the {store} becomes unreachable"):
+            instance, link = self._world.tiers.instance_with_cuttable_store(
+                cast(Store, store)
+            )
             self._world.add_cleanup(link.close)
             self._world.add_cleanup(instance.close)
             self._state.route = instance
@@ -79,7 +90,7 @@ class RequestsDsl:
             link.cut()
 
     def quota_used_once_store_back(self, name: str, expected: int) -> None:
-        with business_step("the quota store is reachable again"):
+        with business_step("the store is reachable again"):
             for link in self._state.links:
                 link.restore()
         self.quota_used_is(name, expected)
@@ -240,6 +251,12 @@ class RequestsDsl:
             assert problem in str(error), (
                 f"expected the rejection to name the {problem}; it said {str(error)!r}"
             )
+
+    def nothing_in_progress(self, name: str) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        held = self._world.tiers.slots_held(tenant_id)
+        with business_step(f"{name} has no requests in progress", lambda: held):
+            assert held == 0, f"{name} ({tenant_id}) still holds {counted(held, 'slot')}"
 
     def quota_used_is(self, name: str, expected: int) -> None:
         tenant_id = self._world.aliases.known_tenant(name)
