@@ -71,6 +71,7 @@ class TierEnforcer:
         self._admission_memory = admission_memory
         self._admit: Script | AsyncScript = client.register_script(_script("admit.lua"))
         self._refund: Script | AsyncScript = client.register_script(_script("refund.lua"))
+        self._renew: Script | AsyncScript = client.register_script(_script("renew.lua"))
 
     @property
     def lease(self) -> timedelta:
@@ -120,11 +121,12 @@ class TierEnforcer:
 
     def renew(self, tenant_id: str, run_id: str) -> bool:
         """Extend a running run's lease; False if the lease had already expired or ended."""
-        expiry = epoch_millis(self._clock.now() + self._lease)
-        changed = self._call(
-            self._redis.zadd, keys.run_leases(tenant_id), {run_id: expiry}, xx=True, ch=True
+        now = self._clock.now()
+        renewed = self._call(
+            self._renew, keys=[keys.run_leases(tenant_id)],
+            args=[epoch_millis(now), epoch_millis(now + self._lease), run_id],
         )
-        return bool(changed)
+        return bool(renewed)
 
     def release(self, tenant_id: str, run_id: str) -> None:
         """A finished run frees its slot (its quota stays consumed)."""
@@ -149,8 +151,9 @@ class TierEnforcer:
         return int(value or 0)
 
     def running(self, tenant_id: str) -> int:
+        """Runs whose lease expires after now (a lease ending this millisecond has ended)."""
         now = epoch_millis(self._clock.now())
-        return int(self._call(self._redis.zcount, keys.run_leases(tenant_id), now + 1, "+inf"))
+        return int(self._call(self._redis.zcount, keys.run_leases(tenant_id), f"({now}", "+inf"))
 
     @staticmethod
     def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -44,6 +44,11 @@ def step_raw_tenant_request(context, raw_tenant_id):
     context.dsl.requests.raw_request(raw_tenant_id)
 
 
+@when("a request arrives for a tenant id that has no subscription")
+def step_request_unsubscribed(context):
+    context.dsl.requests.request_for_unsubscribed()
+
+
 @when("a request arrives from {name} as a batch of {size:Count}")
 def step_batch_request(context, name, size):
     context.dsl.requests.batch_request(name, size)
@@ -92,6 +97,11 @@ def step_exactly_admitted(context, count):
 @then("{count:Count} requests are refused because {reason}")
 def step_some_refused(context, count, reason):
     context.dsl.requests.refused_count(count, reason_named(reason))
+
+
+@then("it is rejected because the tenant has no subscription, and nothing is counted")
+def step_rejected_unsubscribed(context):
+    context.dsl.requests.rejected_as_unsubscribed()
 
 
 @then("it is rejected as invalid, the error naming the {problem}")

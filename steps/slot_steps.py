@@ -16,9 +16,14 @@ def step_slot_abandoned(context, name):
     context.dsl.requests.abandon_one_slot(name)
 
 
-@given("{seconds:Count} seconds have passed, the other run's worker staying alive")
+@given("{seconds:Seconds} seconds have passed, the other run's worker staying alive")
 def step_seconds_passed_slots_renewed(context, seconds):
     context.dsl.requests.time_passes(seconds)
+
+
+@when("the crashed worker comes back and renews its run's slot")
+def step_late_renewal(context):
+    context.dsl.requests.late_renewal()
 
 
 @when("{name} starts {count:Count} runs at the same time")
@@ -36,6 +41,17 @@ def step_take_slots(context, name, count):
 @then("{count:Count} run is admitted")
 def step_slots_admitted(context, count):
     context.dsl.requests.admitted_count(count)
+
+
+@then("the renewal is refused, the slot being gone")
+def step_late_renewal_refused(context):
+    context.dsl.requests.late_renewal_refused()
+
+
+@then("{name} has {count:Count} run in progress")
+@then("{name} has {count:Count} runs in progress")
+def step_in_progress(context, name, count):
+    context.dsl.requests.in_progress(name, count)
 
 
 @then("{count:Count} runs are refused because {reason}")

@@ -56,6 +56,13 @@ def refund_keeps_the_quota() -> None:
     _patch_lua("refund.lua", "redis.call('DECRBY', KEYS[1], tonumber(ARGV[2]))", "")
 
 
+def renewal_revives_expired_leases() -> None:
+    """renew.lua: the expiry check is lost, so a worker back after its lease ran out gets its
+    slot back (as a plain ZADD XX would) while the slot may already be someone else's."""
+    _patch_lua("renew.lua", "if not expiry or tonumber(expiry) <= tonumber(ARGV[1]) then",
+               "if not expiry then")
+
+
 def check_then_increment() -> None:
     """Admission read and written in separate round trips instead of one atomic script."""
 
@@ -232,6 +239,7 @@ def bill_failed_runs() -> None:
 MUTANTS: dict[str, Callable[[], None]] = {
     "quota_off_by_one": quota_off_by_one,
     "refund_keeps_the_quota": refund_keeps_the_quota,
+    "renewal_revives_expired_leases": renewal_revives_expired_leases,
     "check_then_increment": check_then_increment,
     "bill_refused_requests": bill_refused_requests,
     "reconnect_runs_again": reconnect_runs_again,

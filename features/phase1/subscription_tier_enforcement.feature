@@ -70,7 +70,16 @@ Feature: Subscription tier enforcement
       Examples: Around the lease expiry
         | seconds | admitted | refused |
         | 29      | 0        | 2       |
+        | 29.999  | 0        | 2       |
         | 30      | 1        | 1       |
+
+    Scenario: A crashed worker that comes back after its lease ran out does not get its slot back
+      Given Acme is on the free tier with 2 runs in progress
+      And the worker of one of Acme's runs has crashed
+      And 30 seconds have passed, the other run's worker staying alive
+      When the crashed worker comes back and renews its run's slot
+      Then the renewal is refused, the slot being gone
+      And Acme has 1 run in progress
 
   Rule: Enterprise has no request cap, but every request is metered
 
@@ -187,6 +196,11 @@ Feature: Subscription tier enforcement
         | from Acme as a batch of -1     | batch size |
         | from Acme as a batch of 0      | batch size |
         | from Acme as a batch of 1,001  | batch size |
+
+    Scenario: A request for a tenant id with no subscription is rejected
+      Given Acme is on the free tier
+      When a request arrives for a tenant id that has no subscription
+      Then it is rejected because the tenant has no subscription, and nothing is counted
 
     Scenario: A move to a tier that does not exist is rejected
       Given Acme is on the free tier

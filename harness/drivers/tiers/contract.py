@@ -70,6 +70,10 @@ class UnknownTier(Rejected):
     """There is no such tier; the message lists the tiers on offer."""
 
 
+class NotSubscribed(Rejected):
+    """No tenant of that id is subscribed."""
+
+
 class InvalidRequest(Rejected):
     """The request is malformed (its tenant id, its size...); the message names the problem."""
 

@@ -15,12 +15,14 @@ from apex.analytics import AnalyticsQueries
 from apex.catalog import TIERS, UNLIMITED, ModelSize, Tier
 from apex.clock import Clock
 from apex.errors import InvalidInput
+from apex.errors import UnknownTenant as PlatformUnknownTenant
 from apex.errors import UnknownTier as PlatformUnknownTier
 from apex.platform import Platform, PlatformSettings
 from apex.requests import RequestResult
 from harness.drivers.tiers.contract import (
     Admission,
     InvalidRequest,
+    NotSubscribed,
     RefusalReason,
     Store,
     StoreLink,
@@ -92,6 +94,8 @@ class InProcessTierInstance:
             return admission(self._platform.requests.submit(tenant_id, request_id, units))
         except InvalidInput as exc:
             raise InvalidRequest(str(exc)) from None
+        except PlatformUnknownTenant as exc:
+            raise NotSubscribed(str(exc)) from None
 
     def release_slot(self, tenant_id: str, request_id: str) -> None:
         self._platform.requests.finish(tenant_id, request_id)

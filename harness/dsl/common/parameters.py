@@ -1,5 +1,6 @@
-"""Parameter types for step patterns: numbers as product owners write them ("9,990", "-1")
-and money ("$0.07"). Registered once, before step modules load (from environment.py)."""
+"""Parameter types for step patterns: numbers as product owners write them ("9,990", "-1"),
+money ("$0.07") and seconds ("29.999"). Registered once, before step modules load (from
+environment.py)."""
 
 from __future__ import annotations
 
@@ -22,5 +23,11 @@ def parse_money(text: str) -> int:
     return dollars_to_micros(Decimal(text[1:].replace(",", "")))
 
 
+@parse.with_pattern(r"\d+(?:\.\d+)?")  # type: ignore[untyped-decorator]
+def parse_seconds(text: str) -> Decimal:
+    """A duration in seconds, to the millisecond the platform's clock counts in ("29.999")."""
+    return Decimal(text)
+
+
 def register_parameter_types() -> None:
-    register_type(Count=parse_count, Money=parse_money)
+    register_type(Count=parse_count, Money=parse_money, Seconds=parse_seconds)

@@ -11,12 +11,14 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 from typing import cast, get_args
 
 from harness.drivers.tiers.contract import (
     Admission,
     InvalidRequest,
+    NotSubscribed,
     RefusalReason,
     Store,
     TierInstance,
@@ -65,11 +67,23 @@ class RequestsDsl:
         with business_step(f"the worker of one of {name}'s runs crashes"):
             self._state.abandoned.add(self._held(tenant_id)[0])
 
-    def time_passes(self, seconds: int) -> None:
+    def late_renewal(self) -> None:
+        """The worker said to have crashed comes back and renews its run's slot."""
+        tenant_id, request_id = self._abandoned()
+        with business_step("the crashed worker comes back and renews its run's slot"):
+            self._state.late_renewal = self._instance().renew_slot(tenant_id, request_id)
+
+    def late_renewal_refused(self) -> None:
+        renewed = self._state.late_renewal
+        with business_step("the renewal is refused, the slot being gone", lambda: renewed):
+            assert renewed is not None, "no late renewal was tried"
+            assert renewed is False, "the late worker's renewal was accepted"
+
+    def time_passes(self, seconds: Decimal) -> None:
         """Time passes; every slot whose holder is alive is renewed as it goes."""
         with business_step(f"{seconds} seconds pass"):
-            step = timedelta(seconds=min(seconds, 10) or 1)
-            remaining = timedelta(seconds=seconds)
+            step = timedelta(seconds=10)
+            remaining = timedelta(seconds=float(seconds))
             while remaining > timedelta(0):
                 moved = min(step, remaining)
                 self._world.clock.advance(moved)
@@ -252,6 +266,36 @@ class RequestsDsl:
                 f"expected the rejection to name the {problem}; it said {str(error)!r}"
             )
 
+    def in_progress(self, name: str, expected: int) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        held = self._world.tiers.slots_held(tenant_id)
+        with business_step(f"{name} has {counted(expected, 'run')} in progress", lambda: held):
+            assert held == expected, (
+                f"{name} ({tenant_id}) holds {counted(held, 'slot')}, expected {expected}"
+            )
+
+    def request_for_unsubscribed(self) -> None:
+        tenant_id = self._world.aliases.tenant("Nobody")
+        self._state.unsubscribed = tenant_id
+        with business_step("a request arrives for a tenant id that has no subscription"):
+            self._state.error.put(None)
+            try:
+                self._world.tiers.submit(tenant_id, self._world.aliases.request_id())
+            except NotSubscribed as exc:
+                self._state.error.put(exc)
+
+    def rejected_as_unsubscribed(self) -> None:
+        error = self._state.error.take()
+        tenant_id = self._state.unsubscribed
+        used = self._world.tiers.quota_used(tenant_id) if tenant_id else None
+        title = "it is rejected because the tenant has no subscription, and nothing is counted"
+        with business_step(title, lambda: f"{error!r}; counted {used}"):
+            assert isinstance(error, NotSubscribed), (
+                "expected the request rejected for want of a subscription; "
+                + ("it was not rejected" if error is None else f"it failed otherwise: {error}")
+            )
+            assert used == 0, f"{used} requests were counted for the unsubscribed tenant id"
+
     def nothing_in_progress(self, name: str) -> None:
         tenant_id = self._world.aliases.known_tenant(name)
         held = self._world.tiers.slots_held(tenant_id)
@@ -309,7 +353,16 @@ class RequestsDsl:
         for tenant_id, held in self._state.slots_held.items():
             for request_id in held:
                 if request_id not in self._state.abandoned:
-                    instance.renew_slot(tenant_id, request_id)
+                    assert instance.renew_slot(tenant_id, request_id), (
+                        f"the live run {request_id} of {tenant_id} was told its slot is gone"
+                    )
+
+    def _abandoned(self) -> tuple[str, str]:
+        for tenant_id, held in self._state.slots_held.items():
+            for request_id in held:
+                if request_id in self._state.abandoned:
+                    return tenant_id, request_id
+        raise AssertionError("no run's worker has crashed in this scenario")
 
     def _nth(self, position: int) -> Admission:
         assert len(self._state.results) >= position, (

@@ -18,6 +18,10 @@ class TiersState:
     slots_held: dict[str, list[str]] = field(default_factory=dict)
     #: request ids whose server stopped renewing their slot
     abandoned: set[str] = field(default_factory=set)
+    #: what a crashed worker's late renewal of its slot was told (None: not tried)
+    late_renewal: bool | None = None
+    #: the tenant id a request without a subscription came from
+    unsubscribed: str | None = None
     #: the instance requests go through, when a Given chose one other than the primary
     route: TierInstance | None = None
     #: links to the quota store a Given cut
