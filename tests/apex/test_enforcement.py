@@ -88,6 +88,19 @@ def test_a_lease_not_renewed_frees_its_slot_when_it_runs_out(
     assert not enforcer.renew(tenant_id, dead.request_id), "an expired lease cannot be renewed"
 
 
+def test_an_expired_lease_stays_ended_when_renewed_before_anything_sweeps_it(
+    enforcer: TierEnforcer, clock: FrozenClock
+) -> None:
+    # No admission runs between the expiry and the renewal, so the stale entry is still in the
+    # set: the renewal itself must see that the lease has ended.
+    tenant_id = tenant(enforcer, "free")
+    late = enforcer.admit(tenant_id, request_id())
+    clock.advance(timedelta(seconds=30))
+    assert enforcer.running(tenant_id) == 0, "a lease ending this millisecond has ended"
+    assert not enforcer.renew(tenant_id, late.request_id)
+    assert enforcer.running(tenant_id) == 0
+
+
 def test_a_refund_returns_units_and_slot_exactly_once(enforcer: TierEnforcer) -> None:
     tenant_id = tenant(enforcer, "free")
     admission = enforcer.admit(tenant_id, request_id(), units=3)
