@@ -37,7 +37,6 @@ class RequestResult:
     tier: str | None = None
     quota_used: int | None = None
     quota_limit: int | None = None
-    billed_micros: int = 0
 
     @property
     def admitted(self) -> bool:
@@ -49,7 +48,7 @@ class RequestService:
         self._enforcer = enforcer
         self._charges = charges
 
-    def submit(self, tenant_id: str, request_id: str, units: int = 1) -> RequestResult:
+    def submit(self, tenant_id: str, request_id: str, units: int) -> RequestResult:
         """Admit and bill one request, or refuse it having changed nothing.
 
         Raises InvalidInput for malformed input and UnknownTenant for a tenant with no
@@ -61,6 +60,7 @@ class RequestService:
         try:
             admission = self._enforcer.admit(tenant_id, request_id, units)
         except ServiceUnavailable as exc:
+            log.warning("request %s of %s refused: %s", request_id, tenant_id, exc)
             return self._refused(tenant_id, request_id, refusals.of_error(exc))
         if admission.decision in (Decision.QUOTA_EXHAUSTED, Decision.CONCURRENCY_LIMIT):
             return self._refused(
@@ -72,21 +72,22 @@ class RequestService:
                 tier=admission.tier, quota_used=admission.quota_used,
             )
         try:
-            billed = self._bill(admission)
+            self._bill(admission)
         except ServiceUnavailable as exc:
+            log.warning("request %s of %s refused and refunded: %s", request_id, tenant_id, exc)
             self._enforcer.refund(admission)
             return self._refused(tenant_id, request_id, refusals.of_error(exc))
         return RequestResult(
             Outcome.ADMITTED, tenant_id, request_id, "admitted",
             tier=admission.tier, quota_used=admission.quota_used,
-            quota_limit=admission.quota_limit, billed_micros=billed,
+            quota_limit=admission.quota_limit,
         )
 
     def finish(self, tenant_id: str, request_id: str) -> None:
         """The request's work is done: its concurrency slot is free (its quota stays used)."""
         self._enforcer.release(validation.tenant_id(tenant_id), validation.request_id(request_id))
 
-    def _bill(self, admission: Admission) -> int:
+    def _bill(self, admission: Admission) -> None:
         amount = catalog.tier(admission.tier).metered_price_per_request_micros * admission.units
         self._charges.record(
             Charge(
@@ -94,14 +95,11 @@ class RequestService:
                 admission.tier, admission.units, amount,
             )
         )
-        return amount
 
     @staticmethod
     def _refused(
         tenant_id: str, request_id: str, refusal: Refusal, admission: Admission | None = None
     ) -> RequestResult:
-        if refusal.reason is RefusalReason.SERVICE_UNAVAILABLE:
-            log.warning("request %s of %s refused: %s", request_id, tenant_id, refusal.message)
         return RequestResult(
             Outcome.REFUSED, tenant_id, request_id, refusal.message, reason=refusal.reason,
             retryable=refusal.retryable, offer=refusal.offer,

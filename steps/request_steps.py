@@ -34,6 +34,16 @@ def step_simultaneous_requests(context, count, name):
     context.dsl.requests.simultaneous_across_instances(name, count)
 
 
+@given("{name}'s request has been admitted and billed")
+def step_request_done(context, name):
+    context.dsl.requests.request_done(name)
+
+
+@when("{name} sends the same request again")
+def step_earlier_request_again(context, name):
+    context.dsl.requests.earlier_request_again(name)
+
+
 @given("the {store} has become unreachable")
 def step_store_unreachable(context, store):
     context.dsl.requests.store_unreachable(store)

@@ -91,6 +91,13 @@ Feature: Subscription tier enforcement
         | tenant | requests | amount |
         | Acme   | 10       | $0.10  |
 
+    Scenario: A batch is metered per request it carries
+      Given Acme is on the enterprise tier
+      When a request arrives from Acme as a batch of 7
+      Then the request is admitted
+      And the billing ledger and the usage analytics both show one charge to Acme for 7 requests, $0.07 in all
+      And Acme has used 7 requests this billing period
+
   Rule: A change of tier takes effect on the very next request
 
     Scenario: An upgrade lifts the quota at once
@@ -174,6 +181,15 @@ Feature: Subscription tier enforcement
       And Acme has been billed for 0 requests
       And Acme has used 99 requests this billing period
       And Acme has no requests in progress
+
+    Scenario: A request retried while the billing ledger is unreachable keeps its one charge
+      Given Acme is on the enterprise tier
+      And Acme's request has been admitted and billed
+      And the billing ledger has become unreachable
+      When Acme sends the same request again
+      Then the request is admitted
+      And Acme has been billed for 1 request
+      And Acme has used 1 request this billing period
 
   Rule: Malformed input gets a clear error and changes nothing
 

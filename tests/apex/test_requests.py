@@ -58,7 +58,7 @@ def test_an_admitted_batch_is_billed_its_units_times_the_price_and_published_onc
 ) -> None:
     tenant = _tenant(platform, "enterprise")
     result = platform.requests.submit(tenant, "batch-1", units=7)
-    assert result.admitted and result.billed_micros == 7 * ENTERPRISE_PRICE_MICROS
+    assert result.admitted
     totals = platform.ledger.totals(tenant)
     assert (totals.events, totals.units, totals.amount_micros) == (1, 7, 70_000)
     [event] = _usage_events(services, tenant)
@@ -72,7 +72,7 @@ def test_a_repeated_request_id_is_admitted_again_but_billed_and_counted_once(
     tenant = _tenant(platform, "enterprise")
     first = platform.requests.submit(tenant, "same", units=3)
     again = platform.requests.submit(tenant, "same", units=3)
-    assert first.admitted and again.admitted and again.billed_micros == 0
+    assert first.admitted and again.admitted
     assert platform.ledger.totals(tenant).amount_micros == 30_000
     assert len(_usage_events(services, tenant)) == 1
     assert platform.enforcer.quota_used(tenant) == 3
@@ -83,7 +83,7 @@ def test_a_request_over_the_quota_is_refused_and_changes_nothing(
 ) -> None:
     tenant = _tenant(platform, "free")
     for i in range(100):
-        assert platform.requests.submit(tenant, f"r{i}").admitted
+        assert platform.requests.submit(tenant, f"r{i}", 1).admitted
         platform.requests.finish(tenant, f"r{i}")
     refused = platform.requests.submit(tenant, "r100", units=2)
     assert (refused.reason, refused.offer, refused.retryable) == (

@@ -37,9 +37,14 @@ EXPECTED_RED = {
         "A used-up quota at the turn of the billing period -- @1.1 Either side of the period's end",
         "100 simultaneous requests compete for the last 10 requests of the quota",
     },
+    # a naive re-implementation: no atomicity, and no admission record (so no duplicate
+    # detection and nothing for a refund to find) nor tenant check either
     "check_then_increment": {
         "100 simultaneous requests compete for the last 10 requests of the quota",
         "A retried request is admitted and billed once",
+        "A request for a tenant id with no subscription is rejected",
+        "The billing ledger is unreachable when the last requests of the quota arrive",
+        "A request retried while the billing ledger is unreachable keeps its one charge",
     },
     "bill_refused_requests": {"A refused request uses no quota and is not billed"},
     # refund.lua: a request refused because its charge could not be recorded keeps its unit

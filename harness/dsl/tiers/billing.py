@@ -24,20 +24,27 @@ class BillingDsl:
     def ledger_and_analytics_show(self, expected: dict[str, tuple[int, int]]) -> None:
         """Per tenant name: (requests, amount in micro-dollars), in both stores, one event each."""
         for name, (requests, amount) in expected.items():
-            self._stores_agree(name, requests, amount)
+            self._stores_agree(name, requests, requests, amount)
 
-    def _stores_agree(self, name: str, requests: int, amount: int) -> None:
+    def one_charge_for_batch(self, name: str, requests: int, amount: int) -> None:
+        """One charge carrying ``requests`` requests, in both stores."""
+        self._stores_agree(name, 1, requests, amount)
+
+    def _stores_agree(self, name: str, charges: int, requests: int, amount: int) -> None:
         tiers = self._world.tiers
         tenant_id = self._world.aliases.known_tenant(name)
         ledger = tiers.ledger_totals(tenant_id)
-        title = f"{name}: {requests} requests, {format_dollars(amount)} in ledger and analytics"
+        title = (
+            f"{name}: {charges} charges for {requests} requests, {format_dollars(amount)}"
+            " in ledger and analytics"
+        )
         with business_step(title, lambda: ledger):
             assert (ledger.events, ledger.units, ledger.amount_micros) == (
-                requests, requests, amount
+                charges, requests, amount
             ), (
-                f"ledger of {name} ({tenant_id}): {ledger.events} events, {ledger.units} "
-                f"requests, {format_dollars(ledger.amount_micros)}; expected {requests} "
-                f"events and requests, {format_dollars(amount)}"
+                f"ledger of {name} ({tenant_id}): {ledger.events} charges, {ledger.units} "
+                f"requests, {format_dollars(ledger.amount_micros)}; expected {charges} "
+                f"charges, {requests} requests, {format_dollars(amount)}"
             )
 
             def analytics_agree() -> None:

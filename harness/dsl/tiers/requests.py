@@ -130,6 +130,23 @@ class RequestsDsl:
         with business_step(f"{name} starts {counted(count, 'run')}", self._seen):
             self._state.results = self._submit_many(name, count, parallel=False)
 
+    def request_done(self, name: str) -> None:
+        """A request of ``name`` admitted, billed and finished, before anything else happens."""
+        tenant_id = self._world.aliases.known_tenant(name)
+        request_id = self._world.aliases.request_id()
+        with business_step(f"{name}'s request has been admitted and billed", self._seen):
+            result = self._instance().submit(tenant_id, request_id)
+            assert result.admitted, f"the request was not admitted: {_outcome(result)}"
+            self._instance().release_slot(tenant_id, request_id)
+            self._state.earlier_request = request_id
+
+    def earlier_request_again(self, name: str) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        request_id = self._state.earlier_request
+        assert request_id is not None, f"{name} has sent no request earlier in this scenario"
+        with business_step(f"{name} sends the same request again", self._seen):
+            self._state.results = [self._instance().submit(tenant_id, request_id)]
+
     def same_request_repeated(self, name: str, times: int) -> None:
         tenant_id = self._world.aliases.known_tenant(name)
         request_id = self._world.aliases.request_id()
@@ -173,11 +190,14 @@ class RequestsDsl:
     # -- Then -------------------------------------------------------------------------------
 
     def admitted_count(self, expected: int) -> None:
-        admitted = sum(1 for r in self._state.results if r.admitted)
+        admitted = [r for r in self._state.results if r.admitted]
         with business_step(f"{_requests_are(expected)} admitted", self._seen):
-            assert admitted == expected, (
-                f"expected {expected} requests admitted, {admitted} were: {self._outcomes()}"
+            assert len(admitted) == expected, (
+                f"expected {expected} requests admitted, {len(admitted)} were: {self._outcomes()}"
             )
+            # an admission is plain: no refusal reason, no advice to retry, no offer
+            confused = [r for r in admitted if r.reason or r.retryable or r.offer]
+            assert not confused, f"admitted with a refusal's terms: {confused}"
 
     def refused_count(self, expected: int, reason: RefusalReason) -> None:
         refused = [r for r in self._state.results if not r.admitted]

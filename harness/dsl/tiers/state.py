@@ -20,6 +20,8 @@ class TiersState:
     abandoned: set[str] = field(default_factory=set)
     #: what a crashed worker's late renewal of its slot was told (None: not tried)
     late_renewal: bool | None = None
+    #: the id of a request sent earlier in the scenario, to be sent again
+    earlier_request: str | None = None
     #: the tenant id a request without a subscription came from
     unsubscribed: str | None = None
     #: the instance requests go through, when a Given chose one other than the primary
