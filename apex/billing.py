@@ -49,11 +49,11 @@ class BillingLedger:
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
-    def record(self, event: BillingEvent) -> bool:
-        """Store the event once; True if this call stored it, False if it was already there."""
+    def record(self, event: BillingEvent) -> None:
+        """Store the event once: recording it again changes nothing."""
         try:
             with tenant_transaction(self._pool, event.tenant_id) as conn:
-                cursor = conn.execute(
+                conn.execute(
                     f"INSERT INTO {keys.BILLING_EVENTS_TABLE}"
                     " (tenant_id, kind, reference_id, period, tier, units, amount, occurred_at)"
                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
@@ -64,7 +64,6 @@ class BillingLedger:
                         event.occurred_at,
                     ),
                 )
-                return cursor.rowcount == 1
         except psycopg.OperationalError as exc:
             raise ServiceUnavailable("the billing ledger is unreachable; retry shortly") from exc
 

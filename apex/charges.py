@@ -38,12 +38,12 @@ class Charges:
         self._usage = usage
         self._clock = clock
 
-    def record(self, charge: Charge) -> bool:
-        """Bill ``charge`` once; True if this call stored it. Raises LedgerUnavailable if the
-        ledger could not be reached (then nothing was billed)."""
+    def record(self, charge: Charge) -> None:
+        """Bill ``charge`` once (billing it again changes nothing). Raises LedgerUnavailable if
+        the ledger could not be reached (then nothing was billed)."""
         now = self._clock.now()
         try:
-            stored = self._ledger.record(
+            self._ledger.record(
                 BillingEvent(
                     charge.tenant_id, charge.kind, charge.reference_id, charge.period,
                     charge.tier, charge.units, charge.amount_micros, now,
@@ -63,4 +63,3 @@ class Charges:
         except Exception:
             log.exception("usage event %s not published; the ledger holds the charge",
                           usage.event_id)
-        return stored

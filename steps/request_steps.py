@@ -145,6 +145,11 @@ def step_refusal_not_worth_retrying(context):
     context.dsl.requests.refusal_not_worth_retrying()
 
 
+@then("each refusal says nothing was billed")
+def step_refusals_say_nothing_billed(context):
+    context.dsl.requests.refusals_say_nothing_billed()
+
+
 @then("each refusal says to try again once a run has finished")
 def step_refusals_say_retry(context):
     context.dsl.requests.refusals_say_retry()

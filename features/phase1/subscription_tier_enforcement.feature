@@ -178,6 +178,7 @@ Feature: Subscription tier enforcement
       And the billing ledger has become unreachable
       When Acme makes 2 requests
       Then all 2 requests are refused as temporarily unavailable, to be retried later
+      And each refusal says nothing was billed
       And Acme has been billed for 0 requests
       And Acme has used 99 requests this billing period
       And Acme has no requests in progress

@@ -316,6 +316,11 @@ class RequestsDsl:
             )
             assert used == 0, f"{used} requests were counted for the unsubscribed tenant id"
 
+    def refusals_say_nothing_billed(self) -> None:
+        with business_step("each refusal says nothing was billed", self._seen):
+            silent = [r for r in self._state.results if "nothing was billed" not in r.message]
+            assert not silent, f"refusals that do not say nothing was billed: {silent}"
+
     def nothing_in_progress(self, name: str) -> None:
         tenant_id = self._world.aliases.known_tenant(name)
         held = self._world.tiers.slots_held(tenant_id)
