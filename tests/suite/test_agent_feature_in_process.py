@@ -34,7 +34,7 @@ KEY = "sk-scripted-" + secrets.token_urlsafe(16)
 MODELS = ("s", "m", "l")
 FEATURE = "features/phase1/agent_orchestration_revenue_path.feature"
 #: scenarios the feature runs (outline rows counted one by one)
-FEATURE_SCENARIOS = 17
+FEATURE_SCENARIOS = 20
 
 
 @pytest.fixture(scope="module")
