@@ -170,7 +170,9 @@ def before_feature(context, feature):
 
 
 def before_scenario(context, scenario):
-    skip_reason = context.run.scenario_skip_reason([str(t) for t in scenario.effective_tags])
+    skip_reason = context.run.scenario_skip_reason(
+        [str(t) for t in scenario.effective_tags], context.drivers
+    )
     if skip_reason:
         scenario.skip(reason=skip_reason)
     world = World(
@@ -182,6 +184,8 @@ def before_scenario(context, scenario):
 
 
 def after_scenario(context, scenario):
+    if scenario.status == "failed":
+        _attach_platform_logs(context.run)
     dsl = getattr(context, "dsl", None)
     if dsl is None:  # interrupted before the scenario had one
         return
@@ -225,6 +229,14 @@ def _report_real_duration(context) -> None:
     for reporter in context.config.reporters:
         if isinstance(reporter, AbstractSummaryReporter):
             reporter.duration = elapsed
+
+
+def _attach_platform_logs(run: RunComposition) -> None:
+    """A failed scenario carries the platform processes' recent logs (redacted), if any ran."""
+    import allure
+
+    for name, text in run.platform_logs().items():
+        allure.attach(text, name=f"log of {name}", attachment_type=allure.attachment_type.TEXT)
 
 
 def _attach_summary(revenue: RevenueSummary) -> None:

@@ -50,6 +50,8 @@ RUN_WORKERS_GROUP = "orchestration-workers"
 TENANTS_TABLE = "tenants"
 AGENT_RUNS_TABLE = "agent_runs"
 RUN_EVENTS_TABLE = "run_events"
+#: Checkpoints of a run's completed agent steps.
+RUN_STEPS_TABLE = "run_steps"
 API_KEYS_TABLE = "api_keys"
 BILLING_EVENTS_TABLE = "billing_events"
 #: Function: the tenant of a live API-key digest, or NULL (the one read of ``api_keys`` made

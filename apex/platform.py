@@ -21,7 +21,7 @@ from apex.clock import Clock
 from apex.enforcement import TierEnforcer
 from apex.gateway.api_keys import ApiKeys
 from apex.requests import RequestService
-from apex.runs import RunLog
+from apex.runs import RunLog, RunSteps
 from apex.settings import PlatformSettings
 from apex.tenants import TenantRegistry
 from apex.usage import UsagePublisher
@@ -54,6 +54,7 @@ class Platform:
         self.requests = RequestService(self.enforcer, self.charges)
         self.api_keys = ApiKeys(self.pool, clock)
         self.runs = RunLog(self.pool, clock)
+        self.steps = RunSteps(self.pool)
 
     def stream_client(self) -> redis.Redis:
         """A Redis client for blocking stream reads (up to a second or two); the caller closes

@@ -51,10 +51,13 @@ class PlatformSettings(BaseSettings):
     llm_timeout_seconds: float = Field(30.0, gt=0, le=600)
     llm_max_retries: int = Field(2, ge=0, le=10)
     clock: ClockSource = ClockSource.SYSTEM
-    #: a running run's concurrency slot expires this long after its last renewal
+    #: a running run's concurrency slot expires this long after its last renewal, on the
+    #: platform clock (like the billing period: the suite's test clock moves both)
     lease_seconds: float = Field(30.0, gt=0, le=3600)
-    #: a job left unacknowledged this long (its worker died) is taken by another worker
-    job_claim_idle_seconds: float = Field(30.0, gt=0, le=3600)
+    #: the job lease, on real time: a worker executing a run renews its claim on the job every
+    #: third of this (a heartbeat); a job whose claim went unrenewed this long (its worker
+    #: died) is taken over by another worker, which resumes the run from its checkpoints
+    job_lease_seconds: float = Field(30.0, gt=0, le=3600)
     redis_timeout_ms: int = Field(500, ge=10, le=60_000)
     pool_size: int = Field(10, ge=1, le=200)
     #: how long a statement waits for a PostgreSQL connection before the store counts as
@@ -101,8 +104,8 @@ class PlatformSettings(BaseSettings):
         return timedelta(seconds=self.lease_seconds)
 
     @property
-    def job_claim_idle(self) -> timedelta:
-        return timedelta(seconds=self.job_claim_idle_seconds)
+    def job_lease(self) -> timedelta:
+        return timedelta(seconds=self.job_lease_seconds)
 
     @property
     def redis_timeout(self) -> timedelta:

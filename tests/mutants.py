@@ -611,3 +611,69 @@ MUTANTS.update({
     "row_security_not_forced": row_security_not_forced,
     "audit_triggers_dropped": audit_triggers_dropped,
 })
+
+
+# -- Agent state recovery (features/phase2/agent_state_recovery.feature) -------------------------
+#
+# Defects of a take-over: a worker resuming a run whose worker died. Their imports are here, so
+# that this section stands on its own while other sections change.
+
+from apex.orchestration import supervisor as recovery_supervisor  # noqa: E402
+from apex.orchestration import worker as recovery_worker  # noqa: E402
+from apex.streams.group import ConsumerGroup  # noqa: E402
+
+
+def takeover_reruns_completed_steps() -> None:
+    """A take-over starts the run again from its first step: the checkpoints are written but
+    never read back, so the model is asked again for every step that had completed. (Events
+    and charge stay keyed, so only the model's bill shows it.)"""
+    checkpoints = recovery_worker._RunCheckpoints
+    _require_parameters(checkpoints.completed, ["self"])
+    _require_source(recovery_supervisor.Supervisor.run, "checkpoints.completed()")
+
+    def completed(self: Any) -> dict[int, Any]:
+        return {}
+
+    checkpoints.completed = completed  # type: ignore[method-assign]
+
+
+def takeover_charges_rerun_step() -> None:
+    """A take-over bills the step the dead worker was in twice: the run's cost counts the call
+    the dead worker made as well as the one the take-over made, so the tenant is charged more
+    than for the same run uninterrupted."""
+    supervisor = recovery_supervisor.Supervisor
+    _require_parameters(
+        supervisor.run, ["self", "tenant_id", "tier", "task", "report", "checkpoints"]
+    )
+    _require_fields(RunOutcome, {"report", "calls"})
+    original = supervisor.run
+
+    def run(
+        self: Any, tenant_id: str, tier: str, task: str, report: Any, checkpoints: Any = None
+    ) -> RunOutcome:
+        before = len(checkpoints.completed()) if checkpoints is not None else 0
+        outcome: RunOutcome = original(self, tenant_id, tier, task, report, checkpoints)
+        if 0 < before < len(outcome.calls):  # a resumed run: bill its interrupted step again
+            outcome = replace(outcome, calls=(*outcome.calls, outcome.calls[before]))
+        return outcome
+
+    supervisor.run = run  # type: ignore[method-assign]
+
+
+def claim_never_reclaims() -> None:
+    """A job whose worker died is never claimed by another: the consumer reads only new jobs,
+    so a dead worker's run stays running, its client waiting, its slot held."""
+    _require_parameters(ConsumerGroup._claim_stale, ["self", "count"])
+    _require_source(ConsumerGroup.read, "self._claim_stale(count)")
+
+    def claim_stale(self: ConsumerGroup, count: int) -> list[Any]:
+        return []
+
+    ConsumerGroup._claim_stale = claim_stale  # type: ignore[method-assign]
+
+
+MUTANTS.update({
+    "takeover_reruns_completed_steps": takeover_reruns_completed_steps,
+    "takeover_charges_rerun_step": takeover_charges_rerun_step,
+    "claim_never_reclaims": claim_never_reclaims,
+})

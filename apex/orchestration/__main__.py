@@ -39,7 +39,7 @@ def main() -> None:
     )
     jobs = platform.stream_client()
     try:
-        dispatch = RunDispatch(jobs, settings.namespace, claim_idle=settings.job_claim_idle)
+        dispatch = RunDispatch(jobs, settings.namespace, claim_idle=settings.job_lease)
         worker = OrchestrationWorker(
             platform, dispatch, Supervisor(llm), name=args.name, threads=settings.worker_threads,
         )

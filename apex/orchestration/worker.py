@@ -7,6 +7,17 @@ back). Every step is an event in the run's log (``apex.runs``), which the gatewa
 
 The loops are supervised (``apex.streams``): a store outage fails iterations, never the loop,
 and health reports whether every loop is really serving.
+
+Durable runs: while a worker executes a run it renews its claim on the job, the job lease, on
+real time (``apex.streams.ClaimKeeper``); a worker that dies stops renewing, and once the lease
+(``job_lease_seconds``) has passed another worker claims the job and takes the run over. The
+take-over resumes from the run's step checkpoints (``apex.runs.RunSteps``): completed steps are
+not run again, and every effect is keyed by (run, step) so none happens twice: each event is
+stored once under its effect key, the charge is idempotent on the run id and computed from the
+checkpoints (so it is the amount of an uninterrupted run), and the usage event's id derives
+from the same key. A worker that finds its lease lost (another worker took the run) stops
+producing effects and leaves the job to its new holder. The concurrency slot's lease and the
+billing period run on the platform clock (``apex.clock``), not on real time.
 """
 
 from __future__ import annotations
@@ -24,8 +35,17 @@ from apex.llm.errors import LlmUnavailable
 from apex.orchestration.pricing import charge_micros, margin_percent
 from apex.orchestration.supervisor import Progress, RunOutcome, Supervisor
 from apex.platform import Platform
-from apex.runs import FailureReason, RunDispatch, RunEventKind, RunJob, RunLog, RunState
-from apex.streams import ConsumerGroup, LoopHealth, SupervisedLoops
+from apex.runs import (
+    FailureReason,
+    RunDispatch,
+    RunEventKind,
+    RunJob,
+    RunLog,
+    RunState,
+    RunSteps,
+    StepCheckpoint,
+)
+from apex.streams import ClaimKeeper, ConsumerGroup, LoopHealth, SupervisedLoops
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +71,32 @@ def failure_reason(exc: Exception) -> FailureReason:
     return FailureReason.INTERNAL_ERROR
 
 
-class _RunEvents:
-    """Appends a run's events to its log (the log numbers them)."""
+class JobLeaseLost(ApexError):
+    """Another worker took the run over: this one must produce no further effect."""
 
-    def __init__(self, runs: RunLog, job: RunJob) -> None:
+
+class _RunEvents:
+    """Appends a run's events to its log (the log numbers them), each under its effect key, and
+    only while this worker still holds the job."""
+
+    def __init__(self, runs: RunLog, job: RunJob, lease: ClaimKeeper | None = None) -> None:
         self._runs = runs
         self._job = job
+        self._lease = lease
+
+    def still_held(self) -> None:
+        if self._lease is not None and not self._lease.held:
+            raise JobLeaseLost(f"run {self._job.run_id} was taken over by another worker")
 
     def emit(
-        self, kind: RunEventKind, body: dict[str, Any], state: RunState | None = None
+        self, kind: RunEventKind, body: dict[str, Any], state: RunState | None = None,
+        effect: str | None = None,
     ) -> None:
-        self._runs.append(self._job.tenant_id, self._job.run_id, kind, body, state=state)
+        self.still_held()
+        self._runs.append(
+            self._job.tenant_id, self._job.run_id, kind, body, state=state,
+            effect=effect or kind.value,
+        )
 
     def progress(self, progress: Progress) -> None:
         body: dict[str, Any] = {
@@ -70,11 +105,29 @@ class _RunEvents:
         }
         if progress.cost_micros is not None:
             body["cost_micros"] = progress.cost_micros
-        self.emit(RunEventKind.PROGRESS, body)
+        self.emit(
+            RunEventKind.PROGRESS, body, effect=f"step:{progress.step}:{progress.state.value}"
+        )
+
+
+class _RunCheckpoints:
+    """One run's step checkpoints (the supervisor's ``Checkpoints``)."""
+
+    def __init__(self, steps: RunSteps, job: RunJob) -> None:
+        self._steps = steps
+        self._job = job
+
+    def completed(self) -> dict[int, StepCheckpoint]:
+        return self._steps.completed(self._job.tenant_id, self._job.run_id)
+
+    def record(self, done: StepCheckpoint) -> StepCheckpoint:
+        return self._steps.record(self._job.tenant_id, self._job.run_id, done)
 
 
 class LeaseKeeper:
-    """Renews a run's concurrency lease every third of the lease while the run works."""
+    """Renews a run's concurrency slot every third of its lease while the run works. The slot's
+    lease is on the platform clock (it expires when the clock passes it); the renewals are made
+    on real time, by this thread."""
 
     def __init__(self, platform: Platform, job: RunJob) -> None:
         self._platform = platform
@@ -122,26 +175,51 @@ class OrchestrationWorker:
         if consumer is None:
             consumer = self._consumers[loop] = self._dispatch.consumer(loop)
         for delivery in consumer.read(1, _POLL):
-            self.execute(self._dispatch.job_of(delivery))
-            consumer.ack(delivery.entry_id)
+            with ClaimKeeper(consumer, delivery.entry_id) as lease:
+                done = self.execute(self._dispatch.job_of(delivery), lease)
+            if done:
+                consumer.ack(delivery.entry_id)
 
-    def execute(self, job: RunJob) -> None:
+    def execute(self, job: RunJob, lease: ClaimKeeper | None = None) -> bool:
+        """Execute the run to its end, or resume it if a worker that died left it running.
+        False if ``lease`` was lost to another worker on the way (the job is then theirs)."""
         runs = self._platform.runs
         found = runs.state(job.tenant_id, job.run_id)
         if found is not None and found[0] in _FINISHED:
             log.info("run %s already finished; delivered again, not run again", job.run_id)
-            return
-        events = _RunEvents(runs, job)
+            if found[0] is RunState.SUCCEEDED:  # its worker may have died before freeing it
+                self._platform.enforcer.release(job.tenant_id, job.run_id)
+            return True
+        if found is not None and found[0] is RunState.RUNNING:
+            log.warning("run %s of %s was left running; taking it over", job.run_id,
+                        job.tenant_id)
+        events = _RunEvents(runs, job, lease)
+        checkpoints = _RunCheckpoints(self._platform.steps, job)
         runs.set_state(job.tenant_id, job.run_id, RunState.RUNNING)
         try:
             with LeaseKeeper(self._platform, job):
-                outcome = self._supervisor.run(job.tenant_id, job.tier, job.task, events.progress)
+                outcome = self._supervisor.run(
+                    job.tenant_id, job.tier, job.task, events.progress, checkpoints
+                )
+                events.still_held()
                 charge = self._bill(job, outcome)
+        except JobLeaseLost as lost:
+            log.warning("%s; leaving it to that worker", lost)
+            return False
         except Exception as exc:
+            if lease is not None and not lease.held:
+                return False
             self._fail(job, events, exc)
-            return
-        events.emit(RunEventKind.RESULT, _result(job, outcome, charge), RunState.SUCCEEDED)
+            return True
+        # Outside the failure path: a billed run is never refunded. If this fails, the job
+        # stays pending and is taken over; the charge is idempotent, the result stored once.
+        try:
+            events.emit(RunEventKind.RESULT, _result(job, outcome, charge), RunState.SUCCEEDED)
+        except JobLeaseLost as lost:
+            log.warning("%s; leaving it to that worker", lost)
+            return False
         self._platform.enforcer.release(job.tenant_id, job.run_id)
+        return True
 
     def _bill(self, job: RunJob, outcome: RunOutcome) -> int:
         """Charge the run once (idempotent on the run id): its cost plus the tier's margin."""

@@ -2,7 +2,8 @@
 
 Row-level security confines every statement to the tenant it acts for. Each appended event
 gets ``last_seq + 1`` from the same statement that stores it (the run's row is locked for the
-update), and a notification on :data:`EVENTS_CHANNEL` tells followers to read.
+update), and a notification on :data:`EVENTS_CHANNEL` tells followers to read. An event may
+carry an effect key, unique in its run, so that emitting it again stores nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -112,26 +114,55 @@ class RunLog:
 
     def append(
         self, tenant_id: str, run_id: str, kind: RunEventKind, body: dict[str, Any],
-        *, state: RunState | None = None,
+        *, state: RunState | None = None, effect: str | None = None,
     ) -> RunEvent:
-        """Store the run's next event (and its new state, if given) in one statement."""
+        """Store the run's next event (and its new state, if given) in one statement.
+
+        ``effect`` names what the event records, once per run ("step:3:finished"): if an event
+        with that key is stored already (a worker that took the run over emits it again), that
+        event is returned and nothing is stored, so the log has no duplicate and no gap."""
+        if effect is not None and (found := self._effect(tenant_id, run_id, effect)) is not None:
+            return found
+        try:
+            return self._append(tenant_id, run_id, kind, body, state, effect)
+        except UniqueViolation:  # another worker stored the same effect in the meantime
+            assert effect is not None, "only effect keys are unique among a run's events"
+            stored = self._effect(tenant_id, run_id, effect)
+            assert stored is not None, "an effect just stored cannot vanish"
+            return stored
+
+    def _append(
+        self, tenant_id: str, run_id: str, kind: RunEventKind, body: dict[str, Any],
+        state: RunState | None, effect: str | None,
+    ) -> RunEvent:
         now = self._clock.now()
         with tenant_transaction(self._pool, tenant_id) as conn:
             row = conn.execute(
                 f"WITH bumped AS (UPDATE {_RUNS} SET last_seq = last_seq + 1,"
                 " state = coalesce(%s, state), updated_at = %s"
                 " WHERE tenant_id = %s AND run_id = %s RETURNING last_seq)"
-                f" INSERT INTO {_EVENTS} (tenant_id, run_id, seq, kind, body, at)"
-                " SELECT %s, %s, last_seq, %s, %s, %s FROM bumped RETURNING seq",
+                f" INSERT INTO {_EVENTS} (tenant_id, run_id, seq, kind, body, at, effect)"
+                " SELECT %s, %s, last_seq, %s, %s, %s, %s FROM bumped RETURNING seq",
                 (
                     state.value if state else None, now, tenant_id, run_id,
-                    tenant_id, run_id, kind.value, Jsonb(body), now,
+                    tenant_id, run_id, kind.value, Jsonb(body), now, effect,
                 ),
             ).fetchone()
             if row is None:
                 raise LookupError(f"run {run_id} of {tenant_id} has no record")
             conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, f"{tenant_id}/{run_id}"))
         return RunEvent(run_id, int(row[0]), kind, body)
+
+    def _effect(self, tenant_id: str, run_id: str, effect: str) -> RunEvent | None:
+        with tenant_transaction(self._pool, tenant_id) as conn:
+            row = conn.execute(
+                f"SELECT seq, kind, body FROM {_EVENTS}"
+                " WHERE tenant_id = %s AND run_id = %s AND effect = %s",
+                (tenant_id, run_id, effect),
+            ).fetchone()
+        if row is None:
+            return None
+        return RunEvent(run_id, int(row[0]), RunEventKind(row[1]), row[2])
 
     # -- reads ------------------------------------------------------------------------------
 

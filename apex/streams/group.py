@@ -5,6 +5,10 @@ entry left pending longer than ``claim_idle`` (its consumer died, or its store c
 claimed by the next consumer that reads. Every delivery carries how many times the entry has
 been delivered, this one included, so a consumer can give up on an entry after N deliveries.
 
+``claim_idle`` is a lease on real time: a consumer that works on an entry longer than that keeps
+it by calling :meth:`ConsumerGroup.heartbeat` more often than ``claim_idle``; a consumer that
+died stops heartbeating, and its entry is claimed once ``claim_idle`` has passed.
+
 The store may lose the group (Redis restarted empty): a read that meets ``NOGROUP`` creates the
 group again and reads on, instead of failing forever.
 """
@@ -25,6 +29,19 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STORE_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
+#: Renew a consumer's claim on a pending entry, only if the consumer still holds it: XCLAIM with
+#: JUSTID resets the entry's idle time without counting a delivery; checking the owner first,
+#: in the same script, means a consumer whose lease ran out never takes back an entry another
+#: consumer has claimed since. KEYS: 1 stream. ARGV: 1 group, 2 consumer, 3 entry id.
+_HEARTBEAT = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #pending == 0 or pending[1][2] ~= ARGV[2] then
+  return 0
+end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +69,12 @@ class ConsumerGroup:
         self.group = group
         self.consumer = consumer
         self._claim_idle_ms = max(int(claim_idle.total_seconds() * 1000), 1)
+        self._heartbeat = client.register_script(_HEARTBEAT)
+
+    @property
+    def claim_idle(self) -> timedelta:
+        """How long an entry's claim lasts without a heartbeat (real time)."""
+        return timedelta(milliseconds=self._claim_idle_ms)
 
     def ensure(self) -> None:
         """Create the group (and the stream) if missing, reading from the stream's start."""
@@ -78,6 +101,21 @@ class ConsumerGroup:
             self._redis.xack(self.stream, self.group, *entry_ids)
         except _STORE_DOWN as exc:
             raise StreamError(f"stream {self.stream} unreachable; entries stay pending") from exc
+
+    def heartbeat(self, entry_id: str) -> bool:
+        """Renew this consumer's claim on ``entry_id`` (its idle time starts again, no delivery
+        is counted). False if the consumer no longer holds it: its claim expired and another
+        consumer took the entry, or the entry was acknowledged. StreamError if the store does
+        not answer (the claim may then expire)."""
+        try:
+            held = self._heartbeat(keys=[self.stream], args=[self.group, self.consumer, entry_id])
+        except _STORE_DOWN as exc:
+            raise StreamError(f"stream {self.stream} unreachable; claim not renewed") from exc
+        except redis.ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                return False
+            raise
+        return bool(held)
 
     def health(self) -> GroupHealth:
         """The group as the store sees it; StreamError if the store does not answer."""

@@ -23,7 +23,13 @@ tiers               InProcessTiersDriver           the same: tiers have no netwo
                                                    the quota through it (its stores are shared)
 agent runs          InProcessRunsDriver            NetworkRunsDriver
 tenant config       InProcessTenantConfigDriver    none
+worker faults       none: no worker processes      ProcessWorkerFaults (kills and restarts the
+                                                   platform's worker processes)
 ==================  =============================  ===========================================
+
+Scenarios tagged ``@faults`` kill platform processes: they run only where the suite started the
+stack itself (embedded or docker services) and in the network assembly; elsewhere they are
+skipped, saying why.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from harness.assembly.choice import Choice, choose
+from harness.drivers.agent_recovery.processes import ProcessWorkerFaults
 from harness.drivers.agent_runs.contract import AgentRunsDriver
 from harness.drivers.agent_runs.in_process import InProcessRunsDriver
 from harness.drivers.agent_runs.network import NetworkRunsDriver
@@ -53,9 +60,10 @@ from harness.services.clock import PublishedClock
 from harness.services.language_model import LanguageModel, start_language_model
 from harness.services.platform_processes import GATEWAYS, MAX_MESSAGE_BYTES, PlatformProcesses
 from harness.services.regions import region_admin_dsns, region_dsns
-from harness.settings import Assembly, SuiteSettings
+from harness.settings import Assembly, ServiceMode, SuiteSettings
 
 _NO_NETWORK_TENANT_CONFIG = "tenant configuration has no network driver"
+_NO_WORKER_PROCESSES = "the in-process assembly runs no worker processes to stop"
 
 
 class _Closable(Protocol):
@@ -101,10 +109,19 @@ class RunComposition:
     def choose(self, feature_tags: list[str]) -> Choice:
         return choose(feature_tags, self._settings.assembly)
 
-    def scenario_skip_reason(self, tags: list[str]) -> str | None:
+    def scenario_skip_reason(self, tags: list[str], drivers: Drivers | None = None) -> str | None:
         if "scripted_llm" in tags and self._settings.llm_base_url is not None:
             return "needs the scripted LLM; a real LLM endpoint is configured (llm_base_url)"
+        if "faults" in tags:
+            if self._services.mode is ServiceMode.EXTERNAL:
+                return "kills platform processes: only on a stack the suite started itself"
+            if drivers is not None and drivers.worker_faults is None:
+                return drivers.missing.get("worker faults", "no worker processes to stop")
         return None
+
+    def platform_logs(self) -> dict[str, str]:
+        """The last lines of every platform process's log, if any run (for failed scenarios)."""
+        return self.processes.log_tails() if self.processes is not None else {}
 
     def drivers_for(self, feature_tags: list[str], assembly: Assembly) -> Drivers:
         """The drivers of ``assembly``, built on first need; an ``@L4`` feature's include the
@@ -127,14 +144,22 @@ class RunComposition:
 
     def _build(self, assembly: Assembly, agent_runs: bool) -> Drivers:
         if assembly is Assembly.NETWORK:
+            network_runs, network_model = self._network_runs()
+            assert self.processes is not None
+            faults = self._closing(ProcessWorkerFaults(
+                self.processes, self._services.redis_url, self._namespace
+            ))
             return Drivers(
-                assembly.value, self._clock, self._tiers, self._tiers_backdoor,
-                *self._network_runs(),
+                assembly.value, self._clock, self._tiers, self._tiers_backdoor, network_runs,
+                network_model,
                 missing={"tenant configuration": _NO_NETWORK_TENANT_CONFIG},
+                worker_faults=faults,
             )
         tenant_config, probe = self._in_process_tenant_config()
         runs, model = self._in_process_runs() if agent_runs else (None, None)
-        missing = {} if agent_runs else {"agent runs": "this @L3 feature runs no agent runs"}
+        missing = {"worker faults": _NO_WORKER_PROCESSES}
+        if not agent_runs:
+            missing["agent runs"] = "this @L3 feature runs no agent runs"
         return Drivers(
             assembly.value, self._clock, self._tiers, self._tiers_backdoor, runs, model,
             tenant_config, probe, missing,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.drivers.agent_recovery.contract import WorkerFaults
 from harness.drivers.agent_runs.contract import AgentRunsDriver, ModelControl
 from harness.drivers.clock import TestClock
 from harness.drivers.tenant_config.contract import StoreProbe, TenantConfigDriver
@@ -26,3 +27,5 @@ class Drivers:
     tenant_stores: StoreProbe | None = None
     #: capability -> why this assembly has no driver for it
     missing: dict[str, str] = field(default_factory=dict)
+    #: the platform's workers, to be killed and restarted (agent state recovery)
+    worker_faults: WorkerFaults | None = None

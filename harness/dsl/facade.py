@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from harness.dsl.agent_recovery.actions import RecoveryDsl
+from harness.dsl.agent_recovery.checks import RecoveryChecks
 from harness.dsl.agent_runs.actions import AgentRunsDsl
 from harness.dsl.agent_runs.checks import AgentRunChecks
 from harness.dsl.common.world import World
@@ -26,6 +28,9 @@ class Dsl:
         # agent runs
         self.agent_runs = AgentRunsDsl(world)
         self.agent_run_checks = AgentRunChecks(world)
+        # agent state recovery
+        self.recovery = RecoveryDsl(world)
+        self.recovery_checks = RecoveryChecks(world)
         # tenant configuration
         self.tenant_config = OwnConfigDsl(world)
         self.cross_tenant = CrossTenantDsl(world)

@@ -54,6 +54,8 @@ OPTIONAL_TAGS = {
     "scripted_llm": "needs the scripted LLM server; skipped against a real LLM endpoint",
     "replicas": "the rule is about several platform replicas sharing the services",
     "fixture": "a self-test fixture feature (tests/fixtures), never part of the product suite",
+    "faults": "kills platform processes; runs only on a stack the suite started itself "
+    "(embedded, docker), skipped against an external one",
 }
 _MRR = re.compile(r"mrr:(\d{1,9})")
 

@@ -8,6 +8,10 @@ ends, whether it passed, failed or was interrupted. Each process leads its own p
 dies without cleaning up (PDEATHSIG).
 The processes reach Redis and PostgreSQL by URL and DSN, never ClickHouse: their usage events
 go through the Redis stream to the analytics sink in the suite's process.
+
+A scenario may stop a process the way an operator's bad day would (:meth:`PlatformProcesses.kill`,
+SIGKILL: no cleanup, no goodbye) and start it again under the same name
+(:meth:`PlatformProcesses.restart`), so that the rest of the run has every process again.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ WORKERS = 2
 MAX_MESSAGE_BYTES = 64 * 1024
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
+#: The workers' job lease (real time): short, so that a killed worker's run is taken over in
+#: seconds, and long enough that a live worker's heartbeats always arrive in time.
+JOB_LEASE_SECONDS = 2.0
 _REPO = Path(apex.__file__).resolve().parents[1]
 
 
@@ -97,12 +104,12 @@ class PlatformProcess:
             self.popen.wait()
         self.signal_group(signal.SIGKILL)  # anything the process started and left behind
 
-    def tail(self, lines: int = 8) -> str:
+    def tail(self, lines: int = 8, separator: str = " | ") -> str:
         try:
             text = self.log.read_text(errors="replace").splitlines()[-lines:]
         except OSError:
             return "(no log)"
-        return REDACTOR.redact(" | ".join(text) or "(empty)")
+        return REDACTOR.redact(separator.join(text) or "(empty)")
 
 
 def stop_all(processes: Iterable[PlatformProcess], timeout: float = STOP_TIMEOUT) -> None:
@@ -150,6 +157,38 @@ class PlatformProcesses:
     def describe(self) -> str:
         return f"{GATEWAYS} gateways, {WORKERS} orchestration workers"
 
+    @property
+    def job_lease_seconds(self) -> float:
+        return JOB_LEASE_SECONDS
+
+    def kill(self, name: str) -> None:
+        """SIGKILL process ``name`` (and its group) and reap it: it dies mid-whatever."""
+        process = self._named(name)
+        process.signal_group(signal.SIGKILL)
+        process.popen.wait(timeout=STOP_TIMEOUT)
+
+    def restart(self, name: str) -> None:
+        """Start process ``name`` again (stopping it first if it still runs), on a new port,
+        and wait until it answers its health check."""
+        old = self._named(name)
+        if old.popen.poll() is None:
+            stop_all([old])
+        assert self._logs is not None, "the platform processes were never started"
+        new = PlatformProcess.spawn(name, old.module, self._environment(), self._logs)
+        self.processes[self.processes.index(old)] = new
+        self._wait_healthy()
+
+    def log_tails(self, lines: int = 40) -> dict[str, str]:
+        """The last lines of each process's log (redacted), for a failed scenario's report."""
+        return {p.name: p.tail(lines, "\n") for p in self.processes}
+
+    def _named(self, name: str) -> PlatformProcess:
+        for process in self.processes:
+            if process.name == name:
+                return process
+        known = [p.name for p in self.processes]
+        raise ValueError(f"no platform process {name!r}; there are {known}")
+
     def close(self) -> None:
         stop_all(self.processes)
         self.processes.clear()
@@ -166,7 +205,7 @@ class PlatformProcesses:
             namespace=self._namespace, llm_base_url=self._model.base_url,
             llm_api_key=SecretStr(self._model.api_key), llm_model_small=small,
             llm_model_medium=medium, llm_model_large=large, clock=ClockSource.REDIS,
-            max_message_bytes=MAX_MESSAGE_BYTES,
+            max_message_bytes=MAX_MESSAGE_BYTES, job_lease_seconds=JOB_LEASE_SECONDS,
         )
         return {
             **inherited, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost",

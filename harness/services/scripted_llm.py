@@ -18,6 +18,7 @@ Control endpoints (same bearer key), under ``/_scripted``:
     ``PUT  /_scripted/scripts/<caller>``      {"steps": [step, ...]}      replace the script
     ``POST /_scripted/gates/<name>/release``                              release a held call
     ``GET  /_scripted/calls/<caller>``        {"calls": [call, ...]}      calls served, in order
+    ``GET  /_scripted/held/<caller>``         {"held": n}                 calls waiting at a gate
 A step is ``{"prompt_tokens", "completion_tokens", "cached_prompt_tokens"?, "content"?,
 "hold"?}`` for an answer or ``{"down": true, "hold"?}`` for an outage.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 import uuid
@@ -38,7 +40,9 @@ from typing import Any
 #: How long a held call waits for its release before the server gives up (504).
 HOLD_LIMIT_SECONDS = 30.0
 DEFAULT_STEP: dict[str, Any] = {"prompt_tokens": 100, "completion_tokens": 50}
-_CONTROL = re.compile(r"^/_scripted/(scripts|gates|calls)/([A-Za-z0-9_.-]{1,128})(/release)?$")
+_CONTROL = re.compile(
+    r"^/_scripted/(scripts|gates|calls|held)/([A-Za-z0-9_.-]{1,128})(/release)?$"
+)
 
 
 class CallOutcome(StrEnum):
@@ -74,6 +78,8 @@ class ScriptBook:
     scripts: dict[str, _Script] = field(default_factory=dict)
     gates: dict[str, threading.Event] = field(default_factory=dict)
     calls: list[ServedCall] = field(default_factory=list)
+    #: per caller, calls received and waiting at a gate right now
+    holding: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def program(self, caller: str, steps: object) -> None:
@@ -90,6 +96,20 @@ class ScriptBook:
     def gate(self, name: str) -> threading.Event:
         with self.lock:
             return self.gates.setdefault(name, threading.Event())
+
+    def hold(self, caller: str, gate: str) -> bool:
+        """Wait at ``gate`` (counted as held meanwhile); False if never released in time."""
+        with self.lock:
+            self.holding[caller] = self.holding.get(caller, 0) + 1
+        try:
+            return self.gate(gate).wait(HOLD_LIMIT_SECONDS)
+        finally:
+            with self.lock:
+                self.holding[caller] -= 1
+
+    def held(self, caller: str) -> int:
+        with self.lock:
+            return self.holding.get(caller, 0)
 
     def log(self, call: ServedCall) -> None:
         with self.lock:
@@ -150,7 +170,7 @@ class ScriptedLlmServer:
     def __init__(self, api_key: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.book = ScriptBook()
         self._api_key = api_key
-        self._http = ThreadingHTTPServer((host, port), _handler_for(self.book, api_key))
+        self._http = _QuietServer((host, port), _handler_for(self.book, api_key))
         self._http.daemon_threads = True
         self.port: int = self._http.server_address[1]
         self._thread = threading.Thread(
@@ -176,6 +196,15 @@ class ScriptedLlmServer:
         self._http.server_close()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A caller that went away before its answer (a platform process killed mid-call) is
+        what some scenarios do on purpose: not worth a traceback. Anything else is."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _handler_for(book: ScriptBook, api_key: str) -> type[BaseHTTPRequestHandler]:
@@ -215,6 +244,9 @@ def _handler_for(book: ScriptBook, api_key: str) -> type[BaseHTTPRequestHandler]
             if not self._authorised():
                 return
             match = _CONTROL.match(self.path)
+            if match and match.group(1) == "held":
+                self._answer(HTTPStatus.OK, {"held": book.held(match.group(2))})
+                return
             if not match or match.group(1) != "calls":
                 self._not_found()
                 return
@@ -239,7 +271,7 @@ def _handler_for(book: ScriptBook, api_key: str) -> type[BaseHTTPRequestHandler]
                 return
             caller = str(body.get("safety_identifier") or body.get("user") or "")
             index, step = book.take(caller)
-            if step.get("hold") and not book.gate(str(step["hold"])).wait(HOLD_LIMIT_SECONDS):
+            if step.get("hold") and not book.hold(caller, str(step["hold"])):
                 book.log(ServedCall(caller, model, index, CallOutcome.FAILED))
                 self._error(
                     HTTPStatus.GATEWAY_TIMEOUT, "the scripted hold was never released",

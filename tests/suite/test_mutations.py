@@ -373,3 +373,35 @@ def test_broken_tenant_isolation_turns_the_guarding_scenarios_red(
     assert_red_exactly(mutant, output, TENANT_EXPECTED_RED[mutant])
     missing = [evidence for evidence in TENANT_EVIDENCE[mutant] if evidence not in output]
     assert not missing, f"red under {mutant}, but without {missing}:\n{output[-3000:]}"
+
+
+# -- Agent state recovery -----------------------------------------------------------------------
+
+RECOVERY_FEATURE = "features/phase2/agent_state_recovery.feature"
+_WORKER_KILLED = "The worker running a run is killed during the optimization step"
+
+#: The recovery feature (L4, a worker process killed mid-run) under the take-over mutants. No
+#: races: the kill lands while the run's optimization call is held by the scripted model.
+RECOVERY_EXPECTED_RED = {
+    "takeover_reruns_completed_steps": {_WORKER_KILLED},
+    "takeover_charges_rerun_step": {_WORKER_KILLED},
+    "claim_never_reclaims": {_WORKER_KILLED},
+}
+RECOVERY_EVIDENCE = {
+    # triage (small), data analysis and report (medium) asked again by the take-over
+    "takeover_reruns_completed_steps": "{'small': 2, 'medium': 3, 'large': 2} times by model",
+    # the $0.07038 run plus the optimization call's $0.054 again, plus 20%
+    "takeover_charges_rerun_step": "was told (cost, margin, charge) = (124380, 20, 149256)",
+    # nobody takes the dead worker's run over: its client waits in vain
+    "claim_never_reclaims": "waited 5.0s on run",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", sorted(RECOVERY_EXPECTED_RED))
+def test_a_broken_take_over_turns_the_guarding_scenarios_red(mutant: str, tmp_path: Path) -> None:
+    output = run_mutated(mutant, RECOVERY_FEATURE, tmp_path)
+    assert_red_exactly(mutant, output, RECOVERY_EXPECTED_RED[mutant])
+    assert RECOVERY_EVIDENCE[mutant] in output, (
+        f"red under {mutant}, but not for the take-over's defect:\n{output[-3000:]}"
+    )

@@ -41,6 +41,10 @@ class ScriptedModel:
     def release(self, gate: str) -> None:
         self._call("POST", f"/gates/{gate}/release", None)
 
+    def held(self, caller: str) -> int:
+        body = self._call("GET", f"/held/{caller}", None)
+        return int(body["held"])
+
     def calls(self, caller: str) -> list[ModelCall]:
         body = self._call("GET", f"/calls/{caller}", None)
         return [

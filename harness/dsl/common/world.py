@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from harness.drivers.agent_recovery.contract import WorkerFaults
 from harness.drivers.agent_runs.contract import AgentRunsDriver, ModelControl
 from harness.drivers.bundle import Drivers
 from harness.drivers.clock import TestClock
@@ -96,6 +97,10 @@ class World:
     @property
     def has_scripted_model(self) -> bool:
         return self.drivers.model is not None
+
+    @property
+    def worker_faults(self) -> WorkerFaults:
+        return self._need(self.drivers.worker_faults, "worker faults")
 
     @property
     def tenant_config(self) -> TenantConfigDriver:

@@ -1,0 +1,99 @@
+"""Then-steps about agent state recovery: how soon a killed worker's run went on, what the
+tenant's client heard on the way, and how often the model was asked. Expected values come from
+the feature's words; the client's own observations (what it heard, when) are the evidence."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from harness.drivers.agent_runs.contract import RUN_EVENTS, HeardKind
+from harness.dsl.agent_recovery.state import RecoveryState
+from harness.dsl.agent_runs.clients import Clients
+from harness.dsl.common.evidence import attach, business_step, in_words
+from harness.dsl.common.parameters import parse_count
+from harness.dsl.common.world import World
+from harness.waiting import eventually
+
+
+class RecoveryChecks:
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self._state = world.state(RecoveryState)
+        self._clients = Clients(world)
+
+    def taken_over_within(self, name: str, total: int, lease: int, slack: int) -> None:
+        assert total == lease + slack, (
+            f"the scenario's arithmetic is off: the {lease}-second lease plus {slack} is "
+            f"{lease + slack} seconds, not {total}"
+        )
+        client = self._clients(name)
+        self._state.take_over_examined = True
+        killed, resumed = self._state.killed, self._state.resumed_at
+        title = f"another worker takes {name}'s run over within {total} seconds of the kill"
+        with business_step(title, client.seen):
+            assert killed is not None and resumed is not None, "no worker was killed"
+            configured = self._world.worker_faults.job_lease_seconds
+            assert configured == lease, (
+                f"the scenario says the lease is {lease}s; the platform's is {configured:g}s"
+            )
+            took = resumed - killed.died_at
+            attach("the take-over", {
+                "worker killed": killed.name, "run went on after (s)": round(took, 3),
+                "lease (s)": lease, "allowed (s)": total,
+            })
+            assert took <= total, (
+                f"run {client.request_id} of {name} went on {took:.2f}s after {killed.name} "
+                f"was killed; expected within {total}s (the {lease}s lease plus {slack}s)"
+            )
+
+    def heard_every_event_once(self, name: str) -> None:
+        """On each connection: the run's events in the order heard are numbered 1, 2, 3...
+        (none twice, none missing), and the last one ends the run."""
+        client = self._clients(name)
+        title = f"{name} heard every event of the run once, in order, without a gap"
+        with business_step(title, client.seen):
+            for number, connection in enumerate(client.connections, start=1):
+                events = [
+                    h for h in connection.heard
+                    if h.request_id == client.request_id and h.kind in RUN_EVENTS
+                ]
+                numbers = [e.seq for e in events]
+                assert numbers == list(range(1, len(events) + 1)), (
+                    f"connection {number} of {name} heard the events of run {client.request_id}"
+                    f" numbered {numbers}: a repeat, a gap or out of order"
+                )
+                ids = [e.message_id for e in events]
+                assert len(set(ids)) == len(ids), f"an event heard twice: {ids}"
+                assert events and events[-1].kind is HeardKind.RESULT, (
+                    f"run {client.request_id} did not end with its result on connection "
+                    f"{number}: {in_words(events[-1:] or None)}"
+                )
+
+    def model_asked_per_agent(self, name: str, rows: list[dict[str, str]]) -> None:
+        """The model's call log for ``name``, by model size, against the times the feature
+        says each agent asked (each agent's model as the client heard it in progress)."""
+        client = self._clients(name)
+        eventually(
+            self._runs_settled, timeout=self._world.eventually_timeout,
+            what="every queued run finishing",
+        )
+        calls = self._world.model.calls(client.tenant_id)
+        heard_models = {
+            e.agent: e.model for e in client.run_events()
+            if e.kind is HeardKind.PROGRESS and e.agent is not None
+        }
+        title = f"the model was asked on {name}'s behalf as the table says"
+        with business_step(title, lambda: {"calls": calls, "models heard": heard_models}):
+            expected: Counter[str] = Counter()
+            for row in rows:
+                agent = row["agent"]
+                assert agent in heard_models, f"{name} heard no progress from the {agent} agent"
+                expected[str(heard_models[agent])] += parse_count(row["times"])
+            asked = Counter(call.size for call in calls)
+            assert asked == expected, (
+                f"the model was asked for {name} ({client.tenant_id}) {dict(asked)} times by "
+                f"model; the agents' counts in the table make {dict(expected)}"
+            )
+
+    def _runs_settled(self) -> None:
+        assert self._world.agent_runs.runs_settled(), "runs are still queued or executing"
