@@ -24,6 +24,9 @@ APP_ROLE = "apex_app"
 #: Owns the API-key lookup function (``0005_main_row_security.sql``) and nothing else; cannot
 #: log in, so only that function ever acts as it.
 KEY_LOOKUP_ROLE = "apex_key_lookup"
+#: Owns the functions that tell operators which tenants have dead letters or billing events
+#: (``0008_dead_letters.sql``), and nothing else; cannot log in.
+CENSUS_ROLE = "apex_census"
 _LEDGER = "schema_migrations"
 
 
@@ -69,6 +72,7 @@ def apply_postgres(admin_dsn: str) -> list[str]:
     """Create the roles the main schema names, apply its pending files; returns the names
     applied by this call."""
     ensure_nologin_role(admin_dsn, KEY_LOOKUP_ROLE)
+    ensure_nologin_role(admin_dsn, CENSUS_ROLE)
     return apply_schema(admin_dsn, "postgres", ledger=_LEDGER)
 
 
