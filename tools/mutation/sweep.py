@@ -91,7 +91,7 @@ def sweep_module(
         "[cosmic-ray.distributor.http]\n"
         f"worker-urls = {[f'http://127.0.0.1:{p}' for p in ports]!r}\n"
     )
-    _init_or_resume(config, session, commit, session_dir / "commit")
+    _init_or_resume(config, session, commit, session_dir / "commit", workers[0])
     print(f"{module}: baseline {baseline:.1f}s, timeout {timeout:.0f}s, "
           f"{_count(session, 'work_items')} mutants", flush=True)
     with _workers(workers, ports), _progress(module, session):
@@ -135,12 +135,16 @@ def _baseline(clone: Clone, features: list[str]) -> float:
     return time.monotonic() - started
 
 
-def _init_or_resume(config: Path, session: Path, commit: str, stamp: Path) -> None:
+def _init_or_resume(
+    config: Path, session: Path, commit: str, stamp: Path, clone: Clone
+) -> None:
     if session.exists() and stamp.exists() and stamp.read_text() == commit:
         return  # same code: carry on with the mutants still pending
+    # The mutants are listed from the clone's file, the committed one the workers mutate: the
+    # working tree may hold uncommitted edits, whose mutants would land elsewhere in the clone.
     subprocess.run(
         [sys.executable, "-m", "cosmic_ray.cli", "init", "--force", str(config), str(session)],
-        cwd=clones.REPO, check=True, capture_output=True,
+        cwd=clone.path, check=True, capture_output=True,
     )
     stamp.write_text(commit)
 
