@@ -7,10 +7,12 @@ event's tenant (``tenant_transaction``): row-level security lets no other tenant
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -49,8 +51,12 @@ class BillingLedger:
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
-    def record(self, event: BillingEvent) -> None:
-        """Store the event once: recording it again changes nothing."""
+    def record(
+        self, event: BillingEvent, also: Callable[[psycopg.Connection[Any]], None] | None = None
+    ) -> None:
+        """Store the event once: recording it again changes nothing. ``also`` writes, in the
+        same transaction, what must be stored with the ledger row or not at all (the usage
+        event's outbox row)."""
         try:
             with tenant_transaction(self._pool, event.tenant_id) as conn:
                 conn.execute(
@@ -64,6 +70,8 @@ class BillingLedger:
                         event.occurred_at,
                     ),
                 )
+                if also is not None:
+                    also(conn)
         except psycopg.OperationalError as exc:
             raise ServiceUnavailable("the billing ledger is unreachable; retry shortly") from exc
 

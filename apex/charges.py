@@ -1,23 +1,22 @@
-"""The one way the platform bills: a ledger row, then the usage event for analytics.
+"""The one way the platform bills: a ledger row and its usage event, in one transaction.
 
 The ledger row is idempotent on (tenant, kind, reference), and the usage event's id is derived
 from the same three, so charging the same thing again (a retried request, a run re-executed
-after a crash) stores one row and counts once in analytics. Publishing the usage event comes
-after the ledger commit and may fail on its own: the ledger is the record, and the event is
-published again, under the same id, by the next charge of the same thing.
+after a crash) stores one row and counts once in analytics. The usage event is not published
+from here: it is written to the outbox (``apex.outbox``) in the ledger row's transaction, so a
+charge and its analytics record are stored together or not at all, and the outbox's relay puts
+it on the usage stream, again and again until the analytics sink has confirmed it.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from apex.billing import BillingEvent, BillingKind, BillingLedger
 from apex.clock import Clock, epoch_millis
 from apex.errors import LedgerUnavailable, ServiceUnavailable
-from apex.usage import UsageEvent, UsagePublisher, event_id
-
-log = logging.getLogger(__name__)
+from apex.outbox import UsageOutbox
+from apex.usage import UsageEvent, event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,33 +32,28 @@ class Charge:
 
 
 class Charges:
-    def __init__(self, ledger: BillingLedger, usage: UsagePublisher, clock: Clock) -> None:
+    def __init__(self, ledger: BillingLedger, clock: Clock) -> None:
         self._ledger = ledger
-        self._usage = usage
         self._clock = clock
 
     def record(self, charge: Charge) -> None:
-        """Bill ``charge`` once (billing it again changes nothing). Raises LedgerUnavailable if
-        the ledger could not be reached (then nothing was billed)."""
+        """Bill ``charge`` once (billing it again changes nothing), its usage event with it.
+        Raises LedgerUnavailable if the ledger could not be reached (then nothing was billed)."""
         now = self._clock.now()
-        try:
-            self._ledger.record(
-                BillingEvent(
-                    charge.tenant_id, charge.kind, charge.reference_id, charge.period,
-                    charge.tier, charge.units, charge.amount_micros, now,
-                )
-            )
-        except ServiceUnavailable as exc:
-            raise LedgerUnavailable(
-                "the billing ledger is unreachable; nothing was billed, retry shortly"
-            ) from exc
         usage = UsageEvent(
             event_id(charge.tenant_id, charge.kind.value, charge.reference_id),
             charge.tenant_id, charge.kind.value, charge.reference_id, charge.period, charge.tier,
             charge.units, charge.amount_micros, epoch_millis(now),
         )
         try:
-            self._usage.publish(usage)
-        except Exception:
-            log.exception("usage event %s not published; the ledger holds the charge",
-                          usage.event_id)
+            self._ledger.record(
+                BillingEvent(
+                    charge.tenant_id, charge.kind, charge.reference_id, charge.period,
+                    charge.tier, charge.units, charge.amount_micros, now,
+                ),
+                also=lambda conn: UsageOutbox.add(conn, usage),
+            )
+        except ServiceUnavailable as exc:
+            raise LedgerUnavailable(
+                "the billing ledger is unreachable; nothing was billed, retry shortly"
+            ) from exc

@@ -71,7 +71,7 @@ class InstantStore(Protocol):
 
     def get(self, name: str) -> bytes | str | None: ...
 
-    def set(self, name: str, value: str) -> object: ...
+    def set(self, name: str, value: str, *, nx: bool = False) -> object: ...
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -85,6 +85,7 @@ class RedisClock:
     def __init__(self, store: InstantStore, key: str) -> None:
         self._store = store
         self._key = key
+        self._last: int | None = None
 
     def now(self) -> datetime:
         raw = self._store.get(self._key)
@@ -92,7 +93,17 @@ class RedisClock:
             raise ClockNotPublished(
                 f"no instant is published at {self._key!r}; is the test clock set?"
             )
-        return _EPOCH + timedelta(microseconds=int(raw))
+        self._last = int(raw)
+        return _EPOCH + timedelta(microseconds=self._last)
+
+    def restore(self) -> bool:
+        """After the store lost its data: publish again the last instant this clock read,
+        unless an instant was published since (the test clock only moves forward, and its
+        owner's next move publishes again). False if this clock never read one."""
+        if self._last is None:
+            return False
+        self._store.set(self._key, str(self._last), nx=True)
+        return True
 
     @staticmethod
     def publish(store: InstantStore, key: str, instant: datetime) -> None:

@@ -4,11 +4,17 @@ Every decision is one EVALSHA of ``lua/admit.lua``: check and increment happen i
 any number of platform replicas sharing one Redis can never admit more than the quota. Slots are
 leases with an expiry; a worker renews its lease while it runs, and a crashed worker's slot frees
 itself when the lease runs out. A refused request changes nothing.
+
+Redis holds working copies; PostgreSQL the record. A tenant the store does not hold (it lost its
+data) is restored from its records before its next admission is decided (``restore.lua``, the
+records read by ``apex.recovery.DurableAdmissions``): its tier, and its quota counter from the
+ledger plus its runs admitted and not yet billed, which keep their slots and admissions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from importlib import resources
@@ -50,6 +56,22 @@ class Admission:
         return self.decision is Decision.ADMITTED
 
 
+@dataclass(frozen=True, slots=True)
+class DurableTenant:
+    """A tenant's enforcement state as its durable records give it (``apex.recovery``)."""
+
+    tier: str
+    period: str
+    #: units of the period's quota used: billed, plus those of runs admitted and not yet billed
+    used: int
+    #: run id -> units, of the runs admitted and not yet billed
+    in_flight: dict[str, int] = field(default_factory=dict)
+
+
+#: reads a tenant's durable state for a billing period (None: no such tenant)
+DurableReader = Callable[[str, str], DurableTenant | None]
+
+
 def _script(name: str) -> str:
     return (resources.files("apex") / "lua" / name).read_text(encoding="utf-8")
 
@@ -64,28 +86,82 @@ class TierEnforcer:
         *,
         lease: timedelta = timedelta(seconds=30),
         admission_memory: timedelta = timedelta(days=35),
+        durable: DurableReader | None = None,
     ) -> None:
         self._redis = client
+        self._durable = durable
         self._clock = clock
         self._lease = lease
         self._admission_memory = admission_memory
         self._admit: Script | AsyncScript = client.register_script(_script("admit.lua"))
         self._refund: Script | AsyncScript = client.register_script(_script("refund.lua"))
         self._renew: Script | AsyncScript = client.register_script(_script("renew.lua"))
+        self._restore: Script | AsyncScript = client.register_script(_script("restore.lua"))
 
     @property
     def lease(self) -> timedelta:
         return self._lease
 
-    def publish_catalog(self) -> None:
-        """Copy the tier limits the Lua script needs into Redis (idempotent)."""
+    def publish_catalog(self, generation: str | None = None) -> None:
+        """Copy the tier limits the Lua script needs into Redis (idempotent); with
+        ``generation``, mark the store rebuilt in the same transaction (``apex.recovery``)."""
         limits = {t.name: f"{t.requests_per_month}:{t.concurrent_runs}" for t in TIERS.values()}
-        self._call(self._redis.hset, keys.TIER_LIMITS, mapping=limits)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(keys.TIER_LIMITS, mapping=limits)  # type: ignore[arg-type]
+        if generation is not None:
+            pipe.set(keys.STORE_GENERATION, generation, nx=True)
+        self._call(pipe.execute)
 
-    def set_tier(self, tenant_id: str, tier: str) -> None:
-        self._call(self._redis.set, keys.tenant_tier(tenant_id), tier)
+    def set_tier(self, tenant_id: str, tier: str, *, only_if_present: bool = False) -> None:
+        """The tenant's tier for enforcement. ``only_if_present``: a tenant the store does not
+        hold (it lost its data) is left to be restored, with its counters, at its next
+        admission, rather than given a tier and no counters."""
+        self._call(self._redis.set, keys.tenant_tier(tenant_id), tier, xx=only_if_present)
 
     def admit(self, tenant_id: str, request_id: str, units: int = 1) -> Admission:
+        admission = self._admit_once(tenant_id, request_id, units)
+        if admission is None and self._restored(tenant_id):
+            admission = self._admit_once(tenant_id, request_id, units)
+        if admission is None:
+            raise UnknownTenant(f"no tenant {tenant_id!r} is subscribed")
+        return admission
+
+    def restore_tenant(self, tenant_id: str) -> bool:
+        """Restore the tenant's tier, quota counter, slots and admissions from its durable
+        records, unless the store holds its tier; False if it has no records (unknown)."""
+        return self._restored(tenant_id)
+
+    def _restored(self, tenant_id: str) -> bool:
+        """Restore a tenant the store does not hold from its durable records; False if it has
+        none (it is unknown)."""
+        if self._durable is None:
+            return False
+        now = self._clock.now()
+        try:
+            found = self._durable(tenant_id, billing_period(now))
+        except Exception as exc:
+            raise ServiceUnavailable(
+                "the tenant's records are unreachable; nothing was admitted, retry shortly"
+            ) from exc
+        if found is None:
+            return False
+        runs = sorted(found.in_flight)
+        self._call(
+            self._restore,
+            keys=[
+                keys.tenant_tier(tenant_id), keys.quota_used(tenant_id, found.period),
+                keys.run_leases(tenant_id), *(keys.admission(tenant_id, r) for r in runs),
+            ],
+            args=[
+                found.tier, found.used, int(timedelta(days=62).total_seconds()),
+                epoch_millis(now + self._lease), int(self._admission_memory.total_seconds()),
+                *runs,
+            ],
+        )
+        return True
+
+    def _admit_once(self, tenant_id: str, request_id: str, units: int) -> Admission | None:
+        """The decision, or None if the store holds no tier for the tenant."""
         now = self._clock.now()
         period = billing_period(now)
         quota_ttl = int(timedelta(days=62).total_seconds())
@@ -111,9 +187,12 @@ class TierEnforcer:
             raw[0].decode(), raw[1].decode(), *(int(v) for v in raw[2:])
         )
         if status == "unknown_tenant":
-            raise UnknownTenant(f"no tenant {tenant_id!r} is subscribed")
+            return None
         if status == "unknown_tier":
-            raise ServiceUnavailable(f"tier {tier!r} has no published limits; retry shortly")
+            raise ServiceUnavailable(
+                f"tier {tier!r} has no published limits (the store is being rebuilt);"
+                " nothing was admitted, retry shortly"
+            )
         return Admission(
             Decision(status), tenant_id, request_id, tier, period, units,
             used, limit, running, max_running,

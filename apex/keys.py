@@ -45,6 +45,13 @@ def run_jobs(namespace: str) -> str:
 #: Consumer group of the orchestration workers on ``run_jobs``.
 RUN_WORKERS_GROUP = "orchestration-workers"
 
+#: String: the store's generation, a random id written (with the tier catalog, in one
+#: transaction) once the platform has rebuilt what it keeps in Redis (``apex.recovery``). Missing
+#: means the store is new or lost its data: not ready, nothing admitted until it is rebuilt.
+STORE_GENERATION = f"{PREFIX}:store:generation"
+#: String: held (with an expiry) by the one process rebuilding the store.
+STORE_REBUILDING = f"{PREFIX}:store:rebuilding"
+
 
 # PostgreSQL tables
 TENANTS_TABLE = "tenants"
@@ -54,6 +61,8 @@ RUN_EVENTS_TABLE = "run_events"
 RUN_STEPS_TABLE = "run_steps"
 API_KEYS_TABLE = "api_keys"
 BILLING_EVENTS_TABLE = "billing_events"
+#: Usage events written with their ledger rows, relayed to ``USAGE_STREAM`` (``apex.outbox``).
+USAGE_OUTBOX_TABLE = "usage_outbox"
 #: Function: the tenant of a live API-key digest, or NULL (the one read of ``api_keys`` made
 #: before any tenant is known: the gateway's handshake).
 API_KEY_LOOKUP_FUNCTION = "apex_tenant_for_key"
@@ -78,3 +87,35 @@ TENANT_CONFIG_TABLE = "tenant_config"
 CONFIG_AUDIT_TABLE = "config_audit"
 #: The setting that carries the tenant a transaction acts for (read by every RLS policy).
 TENANT_SETTING = "apex.tenant_id"
+
+
+# The dead-letter queue (apex.dlq)
+
+#: Table of dead letters (``apex/schema/postgres/0008_dead_letters.sql``).
+DEAD_LETTERS_TABLE = "dead_letters"
+#: Function: tenants with dead letters, with counts by state (the operators' census).
+DEAD_LETTER_TENANTS_FUNCTION = "apex_dead_letter_tenants"
+#: Function: the tenant of one dead letter.
+DEAD_LETTER_TENANT_FUNCTION = "apex_dead_letter_tenant"
+#: Function: tenants with at least one billing event.
+BILLED_TENANTS_FUNCTION = "apex_billed_tenants"
+
+#: Stream field a redriven message carries: the id of its first enqueue, which names it in the
+#: dead-letter queue for good, so a redriven message that fails again returns to its own entry.
+DLQ_MESSAGE_ID_FIELD = "dlq-message"
+
+#: The tenant id of a dead letter whose tenant could not be read (it is kept, never dropped).
+UNATTRIBUTED = ""
+
+
+def dlq_failure_notes(stream: str, message_id: str) -> str:
+    """Hash: the errors of a message's failed deliveries while it is retried (delivery number ->
+    error), next to the message in the same store: if Redis loses them it lost the message too,
+    and once the message is dead-lettered they move to PostgreSQL."""
+    return f"{PREFIX}:dlq:notes:{stream}:{message_id}"
+
+
+def dlq_redrive_marker(entry: str, redrive: int) -> str:
+    """String: the stream entry id one redrive of a dead letter enqueued; it makes the enqueue
+    happen once however many times the redrive is attempted."""
+    return f"{PREFIX}:dlq:redrive:{entry}:{redrive}"

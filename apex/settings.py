@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from apex import keys
 from apex.catalog import ModelSize
 from apex.clock import Clock, RedisClock, SystemClock
+from apex.dlq.queues import DeadLetterSettings
 from apex.errors import InvalidInput
 
 ENV_PREFIX = "APEX_PLATFORM_"
@@ -66,6 +67,10 @@ class PlatformSettings(BaseSettings):
     #: largest WebSocket message a client may send; larger ones close with code 1009.
     max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     worker_threads: int = Field(8, ge=1, le=256)
+    #: the dead-letter queue: deliveries per message (per queue), backoff between them,
+    #: retention. Read from its own ``APEX_DLQ_*`` variables (``apex.dlq.queues``), which
+    #: :meth:`as_environment` hands on too.
+    dlq: DeadLetterSettings = Field(default_factory=DeadLetterSettings.from_environment)
 
     @classmethod
     def from_environment(cls) -> PlatformSettings:
@@ -93,6 +98,9 @@ class PlatformSettings(BaseSettings):
         for name in type(self).model_fields:
             value = getattr(self, name)
             if value is None:
+                continue
+            if isinstance(value, DeadLetterSettings):
+                found.update(value.as_environment())
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()

@@ -60,7 +60,8 @@ class TenantRegistry:
             ).fetchone()
         if row is None:
             raise UnknownTenant(f"no tenant {tenant_id!r} is subscribed")
-        self._enforcer.set_tier(tenant_id, chosen.name)
+        # A tenant the store lost is restored, with its counters, at its next admission.
+        self._enforcer.set_tier(tenant_id, chosen.name, only_if_present=True)
         return Tenant(tenant_id, str(row[0]), chosen.name)
 
     def get(self, tenant_id: str) -> Tenant:

@@ -1,5 +1,5 @@
-"""Usage events: published to a Redis stream from the request path, never written to
-ClickHouse there, so a slow analytics store never slows a paying request."""
+"""Usage events: put on a Redis stream by the outbox's relay (``apex.outbox``), never written
+to ClickHouse by the platform, so a slow analytics store never slows a paying request."""
 
 from __future__ import annotations
 
@@ -59,3 +59,16 @@ class UsagePublisher:
         self._redis.xadd(
             keys.USAGE_STREAM, event.encode(), maxlen=_STREAM_MAX_LEN, approximate=True
         )
+
+    @retry(
+        retry=retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
+        stop=stop_after_attempt(3),
+        wait=wait_exponential(multiplier=0.05, max=0.5),
+        reraise=True,
+    )
+    def publish_many(self, events: list[UsageEvent]) -> list[str]:
+        """Append ``events`` in one round trip; their stream entry ids, in order."""
+        pipe = self._redis.pipeline(transaction=False)
+        for event in events:
+            pipe.xadd(keys.USAGE_STREAM, event.encode(), maxlen=_STREAM_MAX_LEN, approximate=True)
+        return [e.decode() if isinstance(e, bytes) else str(e) for e in pipe.execute()]

@@ -1,4 +1,5 @@
-"""Agent state recovery: a worker dies mid-run, another takes the run over."""
+"""Agent state recovery: a worker dies mid-run, another takes the run over; the store is
+restarted, loses its data or stops answering, and nothing is lost or billed twice."""
 
 from behave import given, then, when
 
@@ -30,3 +31,68 @@ def step_every_event_once(context, name):
 def step_model_asked_per_agent(context, name):
     rows = [row.as_dict() for row in context.table]
     context.dsl.recovery_checks.model_asked_per_agent(name, rows)
+
+
+# -- store faults -----------------------------------------------------------------------------
+
+
+@given(
+    "{name} is on the {tier} tier with {used:Count} of its {quota:Count} monthly requests billed"
+)
+def step_requests_billed(context, name, tier, used, quota):
+    context.dsl.store_faults.tenant_with_requests_billed(name, tier, used, quota)
+
+
+@given("{name} has a run in progress, waiting on the model")
+def step_run_waiting(context, name):
+    context.dsl.store_faults.run_waiting_on_model(name)
+
+
+@given("the usage analytics has stopped taking events")
+def step_analytics_stopped(context):
+    context.dsl.store_faults.analytics_stopped()
+
+
+@given("{name} has received the complete report of a run")
+def step_run_completed(context, name):
+    context.dsl.store_faults.run_completed(name)
+
+
+@given("the usage record of {name}'s run is on its way to the usage analytics")
+def step_usage_record_on_its_way(context, name):
+    context.dsl.store_faults.usage_record_on_its_way(name)
+
+
+@given("the store has lost all its data")
+def step_store_lost_data(context):
+    context.dsl.store_faults.store_lost_data()
+
+
+@when("the store is restarted with its data during {name}'s {agent} step")
+def step_store_restarted(context, name, agent):
+    context.dsl.store_faults.store_fault_during("restarted", name, agent)
+
+
+@when("the store loses all its data during {name}'s {agent} step")
+def step_store_data_lost(context, name, agent):
+    context.dsl.store_faults.store_fault_during("data lost", name, agent)
+
+
+@when("the store stops answering for {seconds:Count} seconds during {name}'s {agent} step")
+def step_store_silent(context, seconds, name, agent):
+    context.dsl.store_faults.store_silent_during(seconds, name, agent)
+
+
+@when("the store loses all its data, and the usage analytics starts again")
+def step_store_lost_then_analytics(context):
+    context.dsl.store_faults.store_lost_data_then_analytics_resumed()
+
+
+@then("no platform process reported ready before the store was rebuilt")
+def step_not_ready_before_rebuilt(context):
+    context.dsl.recovery_checks.not_ready_before_rebuilt()
+
+
+@then("every platform process kept running through the fault")
+def step_processes_kept_running(context):
+    context.dsl.recovery_checks.processes_kept_running()

@@ -677,3 +677,158 @@ MUTANTS.update({
     "takeover_charges_rerun_step": takeover_charges_rerun_step,
     "claim_never_reclaims": claim_never_reclaims,
 })
+
+
+# -- Store faults and the usage outbox (features/phase2/agent_state_recovery.feature) -----------
+#
+# Defects of the recovery from a store (Redis) that lost its data, and of the outbox that
+# carries usage events to analytics. Their imports are here, so that this section stands on its
+# own while other sections change.
+
+from apex import charges as outbox_charges  # noqa: E402
+from apex.billing import BillingEvent  # noqa: E402
+from apex.platform import Platform  # noqa: E402
+from apex.recovery import StoreRecovery  # noqa: E402
+from apex.usage import UsageEvent, UsagePublisher, event_id  # noqa: E402
+
+
+def usage_published_outside_the_ledger_transaction() -> None:
+    """The charge stores its ledger row, then publishes the usage event straight to the stream
+    (as before the outbox): nothing records that the event still has to reach analytics, so an
+    event the store loses before the sink took it is lost for good."""
+    _require_parameters(outbox_charges.Charges.record, ["self", "charge"])
+    _require_source(outbox_charges.Charges.record, "also=lambda conn: UsageOutbox.add(conn, usage)")
+    _require_source(Platform.__init__, "self.charges = Charges(self.ledger, clock)")
+    built = Platform.__init__
+
+    def init(self: Platform, settings: Any, clock: Any) -> None:
+        built(self, settings, clock)
+        self.charges._publisher = UsagePublisher(self.redis)  # type: ignore[attr-defined]
+
+    def record(self: Any, charge: Charge) -> None:
+        now = self._clock.now()
+        self._ledger.record(BillingEvent(
+            charge.tenant_id, charge.kind, charge.reference_id, charge.period, charge.tier,
+            charge.units, charge.amount_micros, now,
+        ))
+        self._publisher.publish(UsageEvent(
+            event_id(charge.tenant_id, charge.kind.value, charge.reference_id),
+            charge.tenant_id, charge.kind.value, charge.reference_id, charge.period, charge.tier,
+            charge.units, charge.amount_micros, epoch_millis(now),
+        ))
+
+    Platform.__init__ = init  # type: ignore[method-assign]
+    outbox_charges.Charges.record = record  # type: ignore[method-assign]
+
+
+def quota_not_rebuilt_after_data_loss() -> None:
+    """restore.lua: a tenant the store lost gets its tier back, but not its quota counter, which
+    starts again at zero: a tenant near the end of its quota gets it all again."""
+    _patch_lua("restore.lua", "redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3]))", "")
+
+
+def health_ready_before_the_rebuild() -> None:
+    """Health answers ready as soon as the stores answer, without waiting for the store to be
+    rebuilt (the catalog, the consumer groups, the published clock)."""
+    _require_parameters(StoreRecovery.ready, ["self"])
+    _require_source(StoreRecovery.ready, "self._has_generation()")
+
+    def ready(self: StoreRecovery) -> bool:
+        return True
+
+    StoreRecovery.ready = ready  # type: ignore[method-assign]
+
+
+def outbox_forgets_events_the_store_lost() -> None:
+    """0009: the relay takes only events never relayed, not those relayed into a store that has
+    since lost them: a usage event lost on its way never reaches analytics."""
+    _patch_main_schema(
+        lambda text: text.replace(
+            "o.relayed_in IS DISTINCT FROM generation", "o.relayed_in IS NULL"
+        ),
+        "the outbox relay's re-relay of lost events",
+    )
+
+
+MUTANTS.update({
+    "usage_published_outside_the_ledger_transaction": (
+        usage_published_outside_the_ledger_transaction
+    ),
+    "quota_not_rebuilt_after_data_loss": quota_not_rebuilt_after_data_loss,
+    "health_ready_before_the_rebuild": health_ready_before_the_rebuild,
+    "outbox_forgets_events_the_store_lost": outbox_forgets_events_the_store_lost,
+})
+
+
+# -- Message processing dead-letter queue -------------------------------------------------------
+
+import textwrap  # noqa: E402
+
+from apex.dlq import policy as dlq_policy  # noqa: E402
+from apex.dlq import router as dlq_router  # noqa: E402
+from apex.dlq import store as dlq_store  # noqa: E402
+
+
+def _rewrite_method(cls: type, name: str, *changes: tuple[str, str]) -> None:
+    """``cls.name`` recompiled from its source with each (old, new) replaced (a condition
+    lost, a comparison changed), in its own module's namespace."""
+    function = getattr(cls, name)
+    source = textwrap.dedent(inspect.getsource(function))
+    for old, new in changes:
+        assert old in source, f"{cls.__qualname__}.{name} no longer has {old!r}: update the mutant"
+        source = source.replace(old, new)
+    namespace: dict[str, Any] = {}
+    exec(  # the future import keeps annotations lazy, as in the module
+        "from __future__ import annotations\n" + source,
+        vars(inspect.getmodule(function)), namespace,
+    )
+    setattr(cls, name, namespace[name])
+
+
+def dlq_one_delivery_too_many() -> None:
+    """The attempt count is off by one: a queue allowing 3 deliveries counts 3 retries, so a
+    message that fails every time is delivered 4 times before it is set aside."""
+    policy = dlq_policy.DeliveryPolicy
+    _rewrite_method(
+        policy, "decide", ("deliveries >= self.max_deliveries", "deliveries > self.max_deliveries")
+    )
+    _rewrite_method(
+        policy, "exhausted",
+        ("deliveries > self.max_deliveries", "deliveries > self.max_deliveries + 1"),
+    )
+
+
+def dlq_drops_instead_of_dead_lettering() -> None:
+    """After its last delivery a message is taken off its queue and never stored: lost."""
+    router = dlq_router.DeadLetterRouter
+    _require_source(router._dead_letter, "self._dead_letters.dead_letter(", "self._stream.remove(")
+
+    def dead_letter(self: Any, consumer: Any, message: Any, *_args: Any) -> Any:
+        self._stream.remove(consumer.stream, consumer.group, message.entry_id, delete=True)
+        return dlq_store.Stored("00000000-0000-0000-0000-000000000000", True)
+
+    router._dead_letter = dead_letter  # type: ignore[method-assign]
+
+
+def dlq_redrive_not_idempotent() -> None:
+    """A redrive claims a dead letter whatever its state (and forgets the earlier redrive):
+    redriving it again puts the message back on its queue again."""
+    _rewrite_method(
+        dlq_store.DeadLetters, "_claim", (" AND state = 'dead' AND", " AND"),
+        ("redrives = redrives + 1\"",
+         "redrives = redrives + 1, redriven_at = NULL, redriven_entry = NULL\""),
+    )
+
+
+def dlq_letters_not_isolated() -> None:
+    """0008_dead_letters.sql loses its row-level security: a transaction acting for one
+    tenant sees every tenant's dead letters (an operator's list of one tenant shows all)."""
+    _patch_main_schema(_without_row_security("dead_letters"), "dead_letters' row security")
+
+
+MUTANTS.update({
+    "dlq_one_delivery_too_many": dlq_one_delivery_too_many,
+    "dlq_drops_instead_of_dead_lettering": dlq_drops_instead_of_dead_lettering,
+    "dlq_redrive_not_idempotent": dlq_redrive_not_idempotent,
+    "dlq_letters_not_isolated": dlq_letters_not_isolated,
+})

@@ -26,7 +26,6 @@ import redis
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
-from apex.dlq.queues import DeadLetterSettings
 from apex.dlq.reconcile import Reconciliation, ReconciliationReport
 from apex.dlq.records import DeadLetter, State
 from apex.dlq.store import DeadLetters, Redriven, RedriveOutcome
@@ -208,7 +207,7 @@ def _tools_from_environment() -> Iterator[Tools]:
     from apex.settings import PlatformSettings
 
     platform = PlatformSettings.for_process()
-    dlq = DeadLetterSettings.from_environment()
+    dlq = platform.dlq
     secrets = _secrets(
         platform.postgres_dsn.get_secret_value(), platform.redis_url.get_secret_value(),
         dlq.clickhouse_url.get_secret_value() if dlq.clickhouse_url else None,

@@ -2,11 +2,12 @@
 
 A queue is a Redis stream read by one consumer group; its dead letters are stored under the
 queue's name, and a redrive puts them back on its stream. ``DeadLetterSettings`` reads
-``APEX_DLQ_*`` (it joins ``PlatformSettings`` when the consumers are wired to the DLQ).
+``APEX_DLQ_*``; it is part of the platform's one settings object (``PlatformSettings.dlq``).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -65,6 +66,20 @@ class DeadLetterSettings(BaseSettings):
                 for e in exc.errors()
             )
             raise InvalidInput(f"bad dead-letter queue settings ({problems})") from None
+
+    def as_environment(self) -> dict[str, str]:
+        """The ``APEX_DLQ_*`` variables a process needs to read these same settings."""
+        found: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, dict):
+                value = json.dumps({str(k): v for k, v in value.items()})
+            found[ENV_PREFIX + name.upper()] = str(value)
+        return found
 
     @property
     def retention(self) -> timedelta:

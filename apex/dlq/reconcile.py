@@ -21,7 +21,6 @@ from psycopg_pool import ConnectionPool
 
 from apex import keys, validation
 from apex.analytics import ClickHouseGateway
-from apex.dlq import names
 from apex.dlq.queues import QueueName
 from apex.dlq.records import State
 from apex.dlq.store import DeadLetters
@@ -139,7 +138,7 @@ class Reconciliation:
         try:
             with self._pool.connection() as conn:
                 rows = conn.execute(
-                    f"SELECT * FROM {names.BILLED_TENANTS_FUNCTION}()"
+                    f"SELECT * FROM {keys.BILLED_TENANTS_FUNCTION}()"
                 ).fetchall()
         except psycopg.OperationalError as exc:
             raise ServiceUnavailable("the billing ledger is unreachable; retry shortly") from exc

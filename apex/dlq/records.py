@@ -12,9 +12,10 @@ from enum import StrEnum
 from typing import Any
 
 from apex import validation
-from apex.dlq.names import MESSAGE_ID_FIELD, UNATTRIBUTED
 from apex.dlq.policy import Reason
 from apex.errors import InvalidInput
+from apex.keys import DLQ_MESSAGE_ID_FIELD as MESSAGE_ID_FIELD
+from apex.keys import UNATTRIBUTED
 from apex.streams import Delivery
 
 log = logging.getLogger(__name__)

@@ -33,9 +33,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from apex import validation
+from apex import keys, validation
 from apex.clock import Clock
-from apex.dlq import names
 from apex.dlq.errors import UnknownEntry
 from apex.dlq.policy import Reason
 from apex.dlq.queues import QueueSpec, queue_named
@@ -53,7 +52,7 @@ from apex.tenancy.session import act_for
 
 log = logging.getLogger(__name__)
 
-T = names.DEAD_LETTERS_TABLE
+T = keys.DEAD_LETTERS_TABLE
 _COLUMNS = (
     "id::text AS id, queue, tenant_id, message_id, entry_id, payload, reason, attempts,"
     " first_error, last_error, errors, entered_at, state, redrives, redriven_at,"
@@ -186,7 +185,7 @@ class DeadLetters:
         with self._store(), self._pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT tenant_id, dead, redriving, redriven"
-                f" FROM {names.DEAD_LETTER_TENANTS_FUNCTION}(%s)",
+                f" FROM {keys.DEAD_LETTER_TENANTS_FUNCTION}(%s)",
                 (queue,),
             ).fetchall()
         return [TenantCount(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
@@ -298,7 +297,7 @@ class DeadLetters:
         spec = self._queues[claimed.queue]
         fields = encode_fields_for_redrive(claimed.payload, claimed.message_id)
         return self.stream.enqueue_once(
-            spec.stream, names.redrive_marker(claimed.id, claimed.redrive), fields
+            spec.stream, keys.dlq_redrive_marker(claimed.id, claimed.redrive), fields
         )
 
     def _finish(self, claimed: _Claimed, stream_entry: str) -> None:
@@ -343,7 +342,7 @@ class DeadLetters:
             ) from None
         with self._store(), self._pool.connection() as conn:
             row = conn.execute(
-                f"SELECT * FROM {names.DEAD_LETTER_TENANT_FUNCTION}(%s::uuid)", (entry,)
+                f"SELECT * FROM {keys.DEAD_LETTER_TENANT_FUNCTION}(%s::uuid)", (entry,)
             ).fetchone()
         if row is None:
             raise UnknownEntry(f"no dead letter has the id {entry}")
@@ -353,7 +352,7 @@ class DeadLetters:
     def _acting(self, tenant_id: str) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
         """A cursor in a transaction acting for ``tenant_id``; for '' (unattributed messages),
         acting for no tenant, which sees the unattributed dead letters only."""
-        if tenant_id != names.UNATTRIBUTED:
+        if tenant_id != keys.UNATTRIBUTED:
             validation.tenant_id(tenant_id)
         with self._store(), self._pool.connection() as conn, conn.transaction():
             act_for(conn, tenant_id)
@@ -373,8 +372,8 @@ class DeadLetters:
 def encode_fields_for_redrive(payload: Mapping[str, Any], message_id: str) -> dict[bytes, bytes]:
     """The fields a redrive enqueues: the message's own, and the id that names it for good."""
     fields = {k: v for k, v in decode_fields(payload).items()
-              if k != names.MESSAGE_ID_FIELD.encode()}
-    fields[names.MESSAGE_ID_FIELD.encode()] = message_id.encode()
+              if k != keys.DLQ_MESSAGE_ID_FIELD.encode()}
+    fields[keys.DLQ_MESSAGE_ID_FIELD.encode()] = message_id.encode()
     return fields
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from apex.dlq import names
+from apex import keys
 from apex.dlq.records import DeliveryError
 from apex.streams import StreamError
 
@@ -77,7 +77,7 @@ class StreamOps:
         note = json.dumps({"error": failed.error, "at": failed.at})
         try:
             held = self._retry_later(
-                keys=[stream, names.failure_notes(stream, message_id)],
+                keys=[stream, keys.dlq_failure_notes(stream, message_id)],
                 args=[group, consumer, entry_id, idle_ms, failed.delivery, note,
                       _ms(NOTES_TTL)],
             )
@@ -92,7 +92,7 @@ class StreamOps:
     def notes(self, stream: str, message_id: str) -> dict[int, DeliveryError]:
         """The errors noted for a message's failed deliveries, by delivery number."""
         try:
-            raw: Any = self._redis.hgetall(names.failure_notes(stream, message_id))
+            raw: Any = self._redis.hgetall(keys.dlq_failure_notes(stream, message_id))
         except _STORE_DOWN as exc:
             raise StreamError(f"stream {stream} unreachable") from exc
         found: dict[int, DeliveryError] = {}
@@ -103,7 +103,7 @@ class StreamOps:
 
     def forget_notes(self, stream: str, message_id: str) -> None:
         try:
-            self._redis.delete(names.failure_notes(stream, message_id))
+            self._redis.delete(keys.dlq_failure_notes(stream, message_id))
         except _STORE_DOWN as exc:
             raise StreamError(f"stream {stream} unreachable") from exc
 

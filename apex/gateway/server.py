@@ -18,6 +18,7 @@ from websockets.http11 import Request, Response
 from apex.gateway import protocol
 from apex.gateway.session import GatewaySession, RunDesk
 from apex.platform import Platform
+from apex.recovery import Upkeep
 from apex.runs import RunEventNotices, RunIntake
 from apex.settings import PlatformSettings
 
@@ -37,6 +38,8 @@ class Gateway:
     def __init__(self, settings: PlatformSettings) -> None:
         self._settings = settings
         self._platform = Platform(settings, settings.build_clock()).start()
+        # Rebuilds the store after it lost its data; the workers relay the usage outbox.
+        self._upkeep = Upkeep("gateway", self._platform.recovery).start()
         self._redis = redis.asyncio.Redis.from_url(settings.redis_url.get_secret_value())
         self._notices = RunEventNotices(settings.postgres_dsn.get_secret_value()).start()
         self._desk = RunDesk(
@@ -59,6 +62,7 @@ class Gateway:
             await stop.wait()
 
     async def close(self) -> None:
+        self._upkeep.close()
         self._notices.close()
         await self._redis.aclose()
         self._platform.close()
@@ -69,8 +73,13 @@ class Gateway:
             try:
                 await self._redis.ping()
                 await asyncio.to_thread(self._platform.check_database)
+                ready = await asyncio.to_thread(self._platform.recovery.ready)
             except Exception:
                 return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "stores unreachable\n")
+            if not ready:
+                return connection.respond(
+                    HTTPStatus.SERVICE_UNAVAILABLE, "the store is being rebuilt\n"
+                )
             return connection.respond(HTTPStatus.OK, "ok\n")
         if request.path != protocol.PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, f"connect to {protocol.PATH}\n")

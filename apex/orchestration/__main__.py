@@ -1,8 +1,10 @@
 """``python -m apex.orchestration --port N``: an orchestration worker process.
 
 Settings come from ``APEX_PLATFORM_*`` environment variables (``apex.settings``); ``--port``
-serves ``GET /healthz``: 200 while every loop of the worker is serving and the stores answer,
-503 otherwise. SIGTERM or SIGINT stops it after its in-flight runs.
+serves ``GET /healthz``: 200 while every loop of the worker is serving, the stores answer and
+the store holds what the platform needs (``apex.recovery``), 503 otherwise. Besides its job
+loops, the worker runs an upkeep loop: it rebuilds the store after it lost its data, and relays
+the usage outbox (``apex.outbox``). SIGTERM or SIGINT stops it after its in-flight runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from apex.llm.client import LlmClient
 from apex.orchestration.supervisor import Supervisor
 from apex.orchestration.worker import OrchestrationWorker
 from apex.platform import Platform
+from apex.recovery import Upkeep
 from apex.runs import RunDispatch
 from apex.runtime import configure_logging, health_endpoint, parse_arguments, stop_on_signals
 from apex.settings import PlatformSettings
@@ -38,6 +41,7 @@ def main() -> None:
         max_retries=settings.llm_max_retries,
     )
     jobs = platform.stream_client()
+    upkeep = Upkeep(args.name, platform.recovery, platform.relay.relay_once)
     try:
         dispatch = RunDispatch(jobs, settings.namespace, claim_idle=settings.job_lease)
         worker = OrchestrationWorker(
@@ -47,14 +51,18 @@ def main() -> None:
         def health() -> tuple[bool, dict[str, Any]]:
             platform.redis.ping()
             loops = worker.health()
-            return loops.serving, {
+            ready = platform.recovery.ready()
+            return loops.serving and upkeep.health().serving and ready, {
                 "role": "orchestration", "name": args.name, "loops": loops.loops,
                 "alive": loops.alive, "failing": loops.failing, "restarts": loops.restarts,
+                "store": "ready" if ready else "rebuilding",
             }
 
+        upkeep.start()
         with health_endpoint(args.host, args.port, health):
             worker.run(stop)
     finally:
+        upkeep.close()
         llm.close()
         jobs.close()
         platform.close()

@@ -18,17 +18,33 @@ checkpoints (so it is the amount of an uninterrupted run), and the usage event's
 from the same key. A worker that finds its lease lost (another worker took the run) stops
 producing effects and leaves the job to its new holder. The concurrency slot's lease and the
 billing period run on the platform clock (``apex.clock``), not on real time.
+
+Dead letters (``apex.dlq``): a run that ends, with its report or with a failure the customer is
+told about (the model or the ledger unavailable), is a processed job, acknowledged. An
+unexpected error (a step raised: a bug, an answer no step can process) is retried by
+redelivery after a backoff, up to the job queue's N deliveries (a worker that died during one
+used it up); after the last one the run is failed to the customer with that reason, its
+admission refunded, nothing billed, and the job set aside in the dead-letter queue with its
+errors. Redriving it is a new attempt at the request: admitted again under the tenant's limits
+(once per redrive), then run and billed once; its events continue the run's log.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import psycopg
+import redis
+
+from apex import keys
 from apex.billing import BillingKind
 from apex.charges import Charge
+from apex.dlq import QueueName, Unprocessable
+from apex.dlq.router import describe
 from apex.enforcement import Admission, Decision
 from apex.errors import ApexError, LedgerUnavailable, ServiceUnavailable
 from apex.llm.errors import LlmUnavailable
@@ -45,7 +61,14 @@ from apex.runs import (
     RunSteps,
     StepCheckpoint,
 )
-from apex.streams import ClaimKeeper, ConsumerGroup, LoopHealth, SupervisedLoops
+from apex.streams import (
+    ClaimKeeper,
+    ConsumerGroup,
+    Delivery,
+    LoopHealth,
+    StreamError,
+    SupervisedLoops,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +84,11 @@ _WHAT_FAILED: dict[FailureReason, str] = {
 }
 
 
+#: Stores not answering: what the loops' supervision and the job lease deal with, never the
+#: dead-letter queue's business.
+_STORE_OUTAGES = (psycopg.OperationalError, redis.ConnectionError, redis.TimeoutError, StreamError)
+
+
 def failure_reason(exc: Exception) -> FailureReason:
     if isinstance(exc, LlmUnavailable):
         return FailureReason.MODEL_UNAVAILABLE
@@ -71,6 +99,15 @@ def failure_reason(exc: Exception) -> FailureReason:
     return FailureReason.INTERNAL_ERROR
 
 
+def unexpected(exc: Exception) -> bool:
+    """An error the platform has no answer for the customer about (a step raised: a bug, an
+    answer no step can process): retried by redelivery, then set aside in the dead-letter
+    queue. The failures the customer is told about at once and store outages are not."""
+    return failure_reason(exc) is FailureReason.INTERNAL_ERROR and not isinstance(
+        exc, _STORE_OUTAGES
+    )
+
+
 class JobLeaseLost(ApexError):
     """Another worker took the run over: this one must produce no further effect."""
 
@@ -79,10 +116,15 @@ class _RunEvents:
     """Appends a run's events to its log (the log numbers them), each under its effect key, and
     only while this worker still holds the job."""
 
-    def __init__(self, runs: RunLog, job: RunJob, lease: ClaimKeeper | None = None) -> None:
+    def __init__(
+        self, runs: RunLog, job: RunJob, lease: ClaimKeeper | None = None,
+        redrive: str | None = None,
+    ) -> None:
         self._runs = runs
         self._job = job
         self._lease = lease
+        #: the stream entry of the redrive being executed, None for the run's first enqueue
+        self._redrive = redrive
 
     def still_held(self) -> None:
         if self._lease is not None and not self._lease.held:
@@ -93,6 +135,8 @@ class _RunEvents:
         effect: str | None = None,
     ) -> None:
         self.still_held()
+        if effect is None and kind is RunEventKind.FAILED:
+            effect = failed_effect(self._redrive)
         self._runs.append(
             self._job.tenant_id, self._job.run_id, kind, body, state=state,
             effect=effect or kind.value,
@@ -161,6 +205,7 @@ class OrchestrationWorker:
         self._dispatch = dispatch
         self._supervisor = supervisor
         self._consumers: dict[str, ConsumerGroup] = {}
+        self._dead_letters = platform.dead_letter_router(QueueName.RUN_JOBS)
         self._loops = SupervisedLoops(name, threads, self._iteration)
 
     def run(self, stop: threading.Event) -> None:
@@ -175,16 +220,55 @@ class OrchestrationWorker:
         if consumer is None:
             consumer = self._consumers[loop] = self._dispatch.consumer(loop)
         for delivery in consumer.read(1, _POLL):
-            with ClaimKeeper(consumer, delivery.entry_id) as lease:
-                done = self.execute(self._dispatch.job_of(delivery), lease)
-            if done:
-                consumer.ack(delivery.entry_id)
+            self._deliver(consumer, delivery)
 
-    def execute(self, job: RunJob, lease: ClaimKeeper | None = None) -> bool:
+    def _deliver(self, consumer: ConsumerGroup, delivery: Delivery) -> None:
+        """One delivery of a job, under the dead-letter queue's rules (``apex.dlq.router``)."""
+        router = self._dead_letters
+        try:
+            job = self._dispatch.job_of(delivery)
+        except Exception as exc:  # no worker can ever read it: set aside at once
+            router.failed(consumer, delivery, Unprocessable(describe(exc)), None)
+            return
+        fields = delivery.fields
+        redrive = delivery.entry_id if keys.DLQ_MESSAGE_ID_FIELD.encode() in fields else None
+        policy = router.queue.policy
+        if policy.exhausted(delivery.deliveries):  # its last worker died: tell the customer
+            self._set_aside(job, redrive, min(delivery.deliveries - 1, policy.max_deliveries))
+        if not router.admit(consumer, delivery, job.tenant_id):
+            return
+        try:
+            with ClaimKeeper(consumer, delivery.entry_id) as lease:
+                done = self.execute(job, lease, redrive)
+        except Exception as exc:
+            if not unexpected(exc):
+                raise
+            # The lease has stopped (its heartbeats would undo the backoff). The customer is
+            # told before the job is set aside: a crash in between sets it aside next time.
+            log.error("run %s of %s, delivery %d, failed unexpectedly", job.run_id,
+                      job.tenant_id, delivery.deliveries, exc_info=exc)
+            if policy.decide(delivery.deliveries, exc).dead_letter:
+                self._set_aside(job, redrive, delivery.deliveries)
+            router.failed(consumer, delivery, exc, job.tenant_id)
+            return
+        if done:
+            consumer.ack(delivery.entry_id)
+            router.succeeded(delivery)
+
+    def execute(
+        self, job: RunJob, lease: ClaimKeeper | None = None, redrive: str | None = None
+    ) -> bool:
         """Execute the run to its end, or resume it if a worker that died left it running.
-        False if ``lease`` was lost to another worker on the way (the job is then theirs)."""
+        False if ``lease`` was lost to another worker on the way (the job is then theirs).
+        Raises an unexpected error (:func:`unexpected`) instead of failing the run: it is
+        retried. ``redrive``: the stream entry of an operator's redrive of a run set aside."""
         runs = self._platform.runs
         found = runs.state(job.tenant_id, job.run_id)
+        if redrive is not None and found is not None and found[0] is RunState.FAILED:
+            readmitted = self._readmit(job, redrive)
+            if readmitted is None:
+                return True
+            job, found = readmitted, None
         if found is not None and found[0] in _FINISHED:
             log.info("run %s already finished; delivered again, not run again", job.run_id)
             if found[0] is RunState.SUCCEEDED:  # its worker may have died before freeing it
@@ -193,7 +277,7 @@ class OrchestrationWorker:
         if found is not None and found[0] is RunState.RUNNING:
             log.warning("run %s of %s was left running; taking it over", job.run_id,
                         job.tenant_id)
-        events = _RunEvents(runs, job, lease)
+        events = _RunEvents(runs, job, lease, redrive)
         checkpoints = _RunCheckpoints(self._platform.steps, job)
         runs.set_state(job.tenant_id, job.run_id, RunState.RUNNING)
         try:
@@ -209,6 +293,8 @@ class OrchestrationWorker:
         except Exception as exc:
             if lease is not None and not lease.held:
                 return False
+            if unexpected(exc):
+                raise
             self._fail(job, events, exc)
             return True
         # Outside the failure path: a billed run is never refunded. If this fails, the job
@@ -255,6 +341,54 @@ class OrchestrationWorker:
             },
             RunState.FAILED,
         )
+
+
+    def _readmit(self, job: RunJob, redrive: str) -> RunJob | None:
+        """A run set aside and redriven: its customer was told it failed and was refunded, so
+        it runs again only as a new admission of its request under the tenant's limits, once
+        per redrive. None if this redrive already ended, or the limits refuse it now (it then
+        stays failed, and nothing is counted)."""
+        if self._platform.runs.event_for(job.tenant_id, job.run_id, failed_effect(redrive)):
+            return None
+        admission = self._platform.enforcer.admit(job.tenant_id, job.run_id, job.units)
+        if admission.decision not in (Decision.ADMITTED, Decision.DUPLICATE):
+            log.warning("redriven run %s of %s not admitted (%s); it stays failed", job.run_id,
+                        job.tenant_id, admission.decision.value)
+            return None
+        log.info("redriven run %s of %s admitted again", job.run_id, job.tenant_id)
+        return replace(job, tier=admission.tier or job.tier, period=admission.period or job.period)
+
+    def _set_aside(self, job: RunJob, redrive: str | None, attempts: int) -> None:
+        """Fail a run whose job goes to the dead-letter queue: the customer is told why, the
+        admission is refunded, nothing is billed. Safe to repeat; a run that succeeded is left
+        alone."""
+        found = self._platform.runs.state(job.tenant_id, job.run_id)
+        if found is None or found[0] is RunState.SUCCEEDED:
+            return
+        try:
+            self._platform.enforcer.refund(_admission_of(job))
+        except ApexError:
+            log.exception("admission of run %s could not be refunded", job.run_id)
+        _RunEvents(self._platform.runs, job, redrive=redrive).emit(
+            RunEventKind.FAILED,
+            {
+                "reason": FailureReason.INTERNAL_ERROR.value, "charge_micros": 0,
+                "attempts": attempts,
+                "message": (
+                    "The run could not be completed: an internal error stopped it on each of"
+                    f" its {attempts} attempts, and it has been set aside for our operators."
+                    " You have not been charged and the request does not count against your"
+                    " quota."
+                ),
+            },
+            RunState.FAILED,
+        )
+
+
+def failed_effect(redrive: str | None) -> str:
+    """The effect key of a run's failure: one for its first enqueue, one per redrive."""
+    failed = RunEventKind.FAILED.value
+    return failed if redrive is None else f"{failed}:redrive:{redrive}"
 
 
 def _result(job: RunJob, outcome: RunOutcome, charge: int) -> dict[str, Any]:

@@ -166,6 +166,10 @@ class RunLog:
 
     # -- reads ------------------------------------------------------------------------------
 
+    def event_for(self, tenant_id: str, run_id: str, effect: str) -> RunEvent | None:
+        """The run's event stored under the effect key ``effect``, or None."""
+        return self._effect(tenant_id, run_id, effect)
+
     def state(self, tenant_id: str, run_id: str) -> tuple[RunState, int] | None:
         """An admitted run's state and last event number; None if no run was admitted."""
         with tenant_transaction(self._pool, tenant_id) as conn:

@@ -57,3 +57,102 @@ Feature: Agent state recovery
         | Acme   | $0.084456 |
       And Acme has used 1 request this billing period
       And Acme has no runs in progress
+
+  Rule: A store restarted with its data loses nothing and bills nothing twice
+
+    The platform's store (where runs wait for a worker and quotas are counted) is restarted the
+    orderly way, writing its data down first. Runs in progress go on; nothing is lost.
+
+    @scripted_llm @faults @store_faults
+    Scenario: The store is restarted during the optimization step
+      Given Acme is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And the model takes its time over Acme's optimization call
+      When the store is restarted with its data during Acme's optimization step
+      Then Acme receives the complete report
+      And Acme heard every event of the run once, in order, without a gap
+      And Acme is billed once for the run: $0.07038 of model cost plus 20%, $0.084456 in all
+      And the billing ledger and the usage analytics both show one run for each tenant:
+        | tenant | charge    |
+        | Acme   | $0.084456 |
+      And Acme has used 1 request this billing period
+      And Acme has no runs in progress
+      And every platform process kept running through the fault
+
+  Rule: A store that stops answering for a few seconds stops no worker and leaves no client silent
+
+    While the store is silent, workers wait for it rather than die; the run goes on once the
+    store answers again and completes, billed once, the client hearing every event.
+
+    @scripted_llm @faults @store_faults
+    Scenario: The store stops answering for 3 seconds while the report is being written
+      Given Acme is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And the model takes its time over Acme's report call
+      When the store stops answering for 3 seconds during Acme's report step
+      Then Acme receives the complete report
+      And Acme heard every event of the run once, in order, without a gap
+      And Acme is billed once for the run: $0.07038 of model cost plus 20%, $0.084456 in all
+      And the billing ledger and the usage analytics both show one run for each tenant:
+        | tenant | charge    |
+        | Acme   | $0.084456 |
+      And Acme has used 1 request this billing period
+      And Acme has no runs in progress
+      And every platform process kept running through the fault
+
+  Rule: After the store loses its data, the platform rebuilds it from its records before it admits anything
+
+    The records (tenants and their tiers, the billing ledger, every admitted run) are kept in
+    the platform's database; the store holds working copies. Until the store holds them again,
+    the platform reports itself not ready and admits nothing; each tenant's quota is counted
+    again from its records, so nobody gets more than they paid for.
+
+    A run admitted but not yet billed when the data went keeps its place: its admission is on
+    record with its quota unit, so it still counts against the quota, it is taken up again by a
+    worker from its last completed step, and it is billed once when it completes (or, if it
+    fails, its unit is given back and nothing is billed).
+
+    @scripted_llm @faults @store_faults
+    Scenario: The store loses its data while a run is in progress
+      Given Acme is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And the model takes its time over Acme's data analysis call
+      When the store loses all its data during Acme's data analysis step
+      Then no platform process reported ready before the store was rebuilt
+      And Acme receives the complete report
+      And Acme heard every event of the run once, in order, without a gap
+      And Acme is billed once for the run: $0.07038 of model cost plus 20%, $0.084456 in all
+      And the billing ledger and the usage analytics both show one run for each tenant:
+        | tenant | charge    |
+        | Acme   | $0.084456 |
+      And Acme has used 1 request this billing period
+      And Acme has no runs in progress
+
+    @scripted_llm @faults @store_faults
+    Scenario: A tenant near the end of its quota gets no more than its quota after the data went
+      Given Acme is on the free tier with 98 of its 100 monthly requests billed
+      And Acme has a run in progress, waiting on the model
+      And the store has lost all its data
+      When Acme makes 2 requests
+      Then the first request is admitted
+      And the second request is refused because the monthly quota is used, offering the early tier
+      And once the model answers, Acme receives the complete report
+      And Acme has used 100 requests this billing period
+
+  Rule: Nothing billed is missing from the usage analytics, even when the store loses it on its way
+
+    A usage record is written with the charge it describes, in one step, and handed on to the
+    usage analytics until the analytics confirm they have it: a record the store lost before
+    the analytics took it is handed on again, and counted once.
+
+    @scripted_llm @faults @store_faults
+    Scenario: The store loses its data before the usage analytics took a billed run
+      Given Acme is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And the usage analytics has stopped taking events
+      And Acme has received the complete report of a run
+      And the usage record of Acme's run is on its way to the usage analytics
+      When the store loses all its data, and the usage analytics starts again
+      Then the billing ledger and the usage analytics both show one run for each tenant:
+        | tenant | charge    |
+        | Acme   | $0.084456 |

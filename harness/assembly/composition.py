@@ -25,11 +25,14 @@ agent runs          InProcessRunsDriver            NetworkRunsDriver
 tenant config       InProcessTenantConfigDriver    none
 worker faults       none: no worker processes      ProcessWorkerFaults (kills and restarts the
                                                    platform's worker processes)
+store faults        none: no worker processes      ProcessStoreFaults (restarts or pauses the
+                                                   run's Redis server: embedded services only)
 ==================  =============================  ===========================================
 
 Scenarios tagged ``@faults`` kill platform processes: they run only where the suite started the
 stack itself (embedded or docker services) and in the network assembly; elsewhere they are
-skipped, saying why.
+skipped, saying why. Those also tagged ``@store_faults`` break the run's Redis server, which
+only embedded services start as a process of the suite's own.
 """
 
 from __future__ import annotations
@@ -41,13 +44,16 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from harness.assembly.choice import Choice, choose
+from harness.drivers.agent_recovery.contract import StoreFaults
 from harness.drivers.agent_recovery.processes import ProcessWorkerFaults
+from harness.drivers.agent_recovery.stores import ProcessStoreFaults
 from harness.drivers.agent_runs.contract import AgentRunsDriver
 from harness.drivers.agent_runs.in_process import InProcessRunsDriver
 from harness.drivers.agent_runs.network import NetworkRunsDriver
 from harness.drivers.agent_runs.scripted_model import ScriptedModel
 from harness.drivers.agent_runs.stores import PlatformStores
 from harness.drivers.bundle import Drivers
+from harness.drivers.dead_letters.operator import OperatorCommands
 from harness.drivers.tenant_config.accounts import AccountRecordsProbe
 from harness.drivers.tenant_config.backdoor import TenantStoresProbe
 from harness.drivers.tenant_config.in_process import InProcessTenantConfigDriver
@@ -64,6 +70,7 @@ from harness.settings import Assembly, ServiceMode, SuiteSettings
 
 _NO_NETWORK_TENANT_CONFIG = "tenant configuration has no network driver"
 _NO_WORKER_PROCESSES = "the in-process assembly runs no worker processes to stop"
+_NO_STORE_CONTROL = "only embedded services run Redis as a process the suite can restart or pause"
 
 
 class _Closable(Protocol):
@@ -117,6 +124,8 @@ class RunComposition:
                 return "kills platform processes: only on a stack the suite started itself"
             if drivers is not None and drivers.worker_faults is None:
                 return drivers.missing.get("worker faults", "no worker processes to stop")
+        if "store_faults" in tags and drivers is not None and drivers.store_faults is None:
+            return drivers.missing.get("store faults", _NO_STORE_CONTROL)
         return None
 
     def platform_logs(self) -> dict[str, str]:
@@ -149,21 +158,40 @@ class RunComposition:
             faults = self._closing(ProcessWorkerFaults(
                 self.processes, self._services.redis_url, self._namespace
             ))
+            missing = {"tenant configuration": _NO_NETWORK_TENANT_CONFIG}
+            store_faults = self._store_faults()
+            if store_faults is None:
+                missing["store faults"] = _NO_STORE_CONTROL
             return Drivers(
                 assembly.value, self._clock, self._tiers, self._tiers_backdoor, network_runs,
-                network_model,
-                missing={"tenant configuration": _NO_NETWORK_TENANT_CONFIG},
-                worker_faults=faults,
+                network_model, missing=missing, worker_faults=faults, store_faults=store_faults,
+                dead_letters=self._closing(
+                    OperatorCommands(self.processes.settings(), self._clock)
+                ),
             )
         tenant_config, probe = self._in_process_tenant_config()
         runs, model = self._in_process_runs() if agent_runs else (None, None)
-        missing = {"worker faults": _NO_WORKER_PROCESSES}
+        missing = {"worker faults": _NO_WORKER_PROCESSES, "store faults": _NO_WORKER_PROCESSES}
         if not agent_runs:
             missing["agent runs"] = "this @L3 feature runs no agent runs"
         return Drivers(
             assembly.value, self._clock, self._tiers, self._tiers_backdoor, runs, model,
             tenant_config, probe, missing,
+            dead_letters=self._closing(OperatorCommands.of_platform(
+                self._services.redis_url, self._services.postgres.app_dsn, self._namespace,
+                self._clock,
+            )),
         )
+
+    def _store_faults(self) -> StoreFaults | None:
+        control = self._services.redis_control
+        if control is None or self.processes is None:
+            return None
+        sink = self.analytics_sink
+        return self._closing(ProcessStoreFaults(
+            control, self.processes, sink, self._clock.republish, self._services.redis_url,
+            self._namespace,
+        ))
 
     def _network_runs(self) -> tuple[AgentRunsDriver, ScriptedModel | None]:
         started = time.monotonic()

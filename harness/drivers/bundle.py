@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.drivers.agent_recovery.contract import WorkerFaults
+from harness.drivers.agent_recovery.contract import StoreFaults, WorkerFaults
 from harness.drivers.agent_runs.contract import AgentRunsDriver, ModelControl
 from harness.drivers.clock import TestClock
+from harness.drivers.dead_letters.contract import DeadLetterDesk
 from harness.drivers.tenant_config.contract import StoreProbe, TenantConfigDriver
 from harness.drivers.tiers.contract import TiersBackDoor, TiersDriver
 
@@ -29,3 +30,7 @@ class Drivers:
     missing: dict[str, str] = field(default_factory=dict)
     #: the platform's workers, to be killed and restarted (agent state recovery)
     worker_faults: WorkerFaults | None = None
+    #: the platform's store, to be restarted or paused (agent state recovery)
+    store_faults: StoreFaults | None = None
+    #: the dead-letter queue's operator commands (message processing dead-letter queue)
+    dead_letters: DeadLetterDesk | None = None

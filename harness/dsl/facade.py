@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from harness.dsl.agent_recovery.actions import RecoveryDsl
 from harness.dsl.agent_recovery.checks import RecoveryChecks
+from harness.dsl.agent_recovery.store_faults import StoreFaultsDsl
 from harness.dsl.agent_runs.actions import AgentRunsDsl
 from harness.dsl.agent_runs.checks import AgentRunChecks
 from harness.dsl.common.world import World
+from harness.dsl.dead_letters.actions import DeadLetterDsl
+from harness.dsl.dead_letters.checks import DeadLetterChecks
 from harness.dsl.tenant_config.accounts import AccountsDsl
 from harness.dsl.tenant_config.cross_tenant import CrossTenantDsl
 from harness.dsl.tenant_config.own import OwnConfigDsl
@@ -31,6 +34,10 @@ class Dsl:
         # agent state recovery
         self.recovery = RecoveryDsl(world)
         self.recovery_checks = RecoveryChecks(world)
+        self.store_faults = StoreFaultsDsl(world)
+        # the dead-letter queue
+        self.dead_letters = DeadLetterDsl(world)
+        self.dead_letter_checks = DeadLetterChecks(world)
         # tenant configuration
         self.tenant_config = OwnConfigDsl(world)
         self.cross_tenant = CrossTenantDsl(world)

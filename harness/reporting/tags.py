@@ -56,6 +56,8 @@ OPTIONAL_TAGS = {
     "fixture": "a self-test fixture feature (tests/fixtures), never part of the product suite",
     "faults": "kills platform processes; runs only on a stack the suite started itself "
     "(embedded, docker), skipped against an external one",
+    "store_faults": "restarts or pauses the run's Redis server (with @faults); runs only where "
+    "the suite started Redis as its own process (embedded), skipped elsewhere",
 }
 _MRR = re.compile(r"mrr:(\d{1,9})")
 

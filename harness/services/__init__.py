@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -49,6 +49,21 @@ class PostgresEndpoint:
         return make_conninfo(self.admin_dsn, **overrides)
 
 
+class RedisControl(Protocol):
+    """The run's Redis server as a fault scenario breaks it (``@faults``); only a server the
+    suite started itself has one."""
+
+    def restart(
+        self, *, keep_data: bool, seed: Mapping[str, tuple[str, int]] | None = None
+    ) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def ensure_running(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Services:
     mode: ServiceMode
@@ -58,6 +73,8 @@ class Services:
     #: in-process chDB engine, so only this process can reach ClickHouse.
     clickhouse: Callable[[], Any] = field(repr=False)
     versions: dict[str, str] = field(default_factory=dict)
+    #: the Redis server, to be restarted or paused by fault scenarios (embedded mode only)
+    redis_control: RedisControl | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         shown = ", ".join(f"{name} {version}" for name, version in self.versions.items())
@@ -71,6 +88,7 @@ class RawServices:
     redis_url: str
     postgres_admin_dsn: str
     clickhouse: Callable[[], Any]
+    redis_control: RedisControl | None = None
 
 
 def resolve_mode(settings: SuiteSettings) -> ServiceMode:
@@ -98,6 +116,7 @@ def start_services(settings: SuiteSettings) -> Iterator[Services]:
             postgres=PostgresEndpoint(raw.postgres_admin_dsn, app_password),
             clickhouse=raw.clickhouse,
             versions=_versions(raw),
+            redis_control=raw.redis_control,
         )
         yield services
 

@@ -1,5 +1,9 @@
 """The analytics sink: moves usage events from the Redis stream into ClickHouse, on a thread of
-the suite's process (the only process that can reach an embedded, in-process chDB)."""
+the suite's process (the only process that can reach an embedded, in-process chDB), and relays
+the usage outbox to that stream (for the platform run in-process; the L4 workers relay too).
+
+It can be held (:meth:`AnalyticsSink.hold`), as a stalled analytics pipeline would be: usage
+events then wait on the stream until it resumes."""
 
 from __future__ import annotations
 
@@ -14,9 +18,17 @@ class AnalyticsSink(Protocol):
     #: reads what the sink stored
     queries: AnalyticsQueries
 
+    def hold(self) -> None:
+        """Stop taking events (they wait on the stream) until :meth:`resume`."""
+        ...
+
+    def resume(self) -> None: ...
+
     def close(self) -> None: ...
 
 
 def start_analytics_sink(services: Services) -> AnalyticsSink:
     """The running sink; ``.queries`` reads what it stored; close it when the run ends."""
-    return AnalyticsWorker(services.redis_url, services.clickhouse).start()
+    return AnalyticsWorker(
+        services.redis_url, services.clickhouse, services.postgres.app_dsn
+    ).start()

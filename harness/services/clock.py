@@ -32,6 +32,12 @@ class PublishedClock(FrozenClock):
         """Publish where the platform processes of ``namespace`` read their clock."""
         self.publish_to(redis_url, keys.test_clock(namespace))
 
+    def republish(self) -> None:
+        """Write the current instant again (the store lost it)."""
+        with self._publish_lock:
+            if self._target is not None:
+                RedisClock.publish(self._target[0], self._target[1], self.now())
+
     def stop_publishing(self) -> None:
         with self._publish_lock:
             if self._target is not None:

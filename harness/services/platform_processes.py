@@ -32,6 +32,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 import apex
+from apex.dlq import DeadLetterSettings
 from apex.settings import ClockSource, PlatformSettings
 from harness.errors import NotSatisfied, ServiceStartError
 from harness.reporting.redaction import REDACTOR
@@ -48,6 +49,9 @@ STOP_TIMEOUT = 5.0
 #: The workers' job lease (real time): short, so that a killed worker's run is taken over in
 #: seconds, and long enough that a live worker's heartbeats always arrive in time.
 JOB_LEASE_SECONDS = 2.0
+#: The dead-letter queue: the product's 3 deliveries, with short waits between them (0.2 s,
+#: then 0.4 s), so that a message set aside after its last delivery takes a second or two.
+DEAD_LETTERS = DeadLetterSettings(max_deliveries=3, initial_backoff_ms=200, max_backoff_ms=1000)
 _REPO = Path(apex.__file__).resolve().parents[1]
 
 
@@ -178,6 +182,21 @@ class PlatformProcesses:
         self.processes[self.processes.index(old)] = new
         self._wait_healthy()
 
+    def identities(self) -> dict[str, int]:
+        """Each process's name and process id (a restarted process has a new one)."""
+        return {p.name: p.popen.pid for p in self.processes}
+
+    def answering_ready(self) -> dict[str, bool]:
+        """Each process's name, and whether its health check answers ready (200) right now."""
+        answers = {}
+        for process in self.processes:
+            try:
+                process.check_healthy()
+                answers[process.name] = True
+            except (AssertionError, ServiceStartError):
+                answers[process.name] = False
+        return answers
+
     def log_tails(self, lines: int = 40) -> dict[str, str]:
         """The last lines of each process's log (redacted), for a failed scenario's report."""
         return {p.name: p.tail(lines, "\n") for p in self.processes}
@@ -196,17 +215,22 @@ class PlatformProcesses:
             shutil.rmtree(self._logs, ignore_errors=True)
             self._logs = None
 
-    def _environment(self) -> dict[str, str]:
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")}
+    def settings(self) -> PlatformSettings:
+        """The settings every platform process is given."""
         small, medium, large = self._model.models
-        settings = PlatformSettings(
+        return PlatformSettings(
             redis_url=SecretStr(self._services.redis_url),
             postgres_dsn=SecretStr(self._services.postgres.app_dsn),
             namespace=self._namespace, llm_base_url=self._model.base_url,
             llm_api_key=SecretStr(self._model.api_key), llm_model_small=small,
             llm_model_medium=medium, llm_model_large=large, clock=ClockSource.REDIS,
             max_message_bytes=MAX_MESSAGE_BYTES, job_lease_seconds=JOB_LEASE_SECONDS,
+            dlq=DEAD_LETTERS,
         )
+
+    def _environment(self) -> dict[str, str]:
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")}
+        settings = self.settings()
         return {
             **inherited, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost",
             **settings.as_environment(),

@@ -8,6 +8,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -44,6 +45,16 @@ def _tenant(platform: Platform, tier: str) -> str:
 
 
 def _usage_events(services: Services, tenant_id: str) -> list[dict[str, Any]]:
+    """The tenant's usage events on the stream, once the outbox has relayed every due one."""
+    relay = Platform(
+        PlatformSettings(redis_url=services.redis_url, postgres_dsn=services.postgres.app_dsn),  # type: ignore[arg-type]
+        FrozenClock(datetime(2026, 11, 3, tzinfo=UTC)),
+    )
+    try:
+        while relay.relay.relay_once():
+            pass
+    finally:
+        relay.close()
     client = redis.Redis.from_url(services.redis_url)
     try:
         entries: Any = client.xrange(keys.USAGE_STREAM)
@@ -105,7 +116,7 @@ def test_a_request_the_ledger_cannot_bill_is_refunded_and_refused_as_retryable(
     )
     try:
         service = RequestService(
-            platform.enforcer, Charges(BillingLedger(dead), platform.usage, clock)
+            platform.enforcer, Charges(BillingLedger(dead), clock)
         )
         result = service.submit(tenant, f"r-{uuid.uuid4().hex[:6]}", units=2)
     finally:

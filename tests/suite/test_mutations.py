@@ -65,6 +65,8 @@ EXPECTED_RED = {
 
 #: Races a mutant may or may not win in one run: red is allowed there, not required.
 MAY_ALSO_GO_RED = {
+    # the killed worker's run is never taken over: the scenarios after it find its job pending
+    "claim_never_reclaims": {"The store is restarted during the optimization step"},
     "check_then_increment": {
         *(f"Simultaneous runs beyond the tier's cap are refused -- @1.{row} Every tier"
           for row in range(1, 5)),
@@ -384,8 +386,14 @@ _WORKER_KILLED = "The worker running a run is killed during the optimization ste
 #: races: the kill lands while the run's optimization call is held by the scripted model.
 RECOVERY_EXPECTED_RED = {
     "takeover_reruns_completed_steps": {_WORKER_KILLED},
-    "takeover_charges_rerun_step": {_WORKER_KILLED},
-    "claim_never_reclaims": {_WORKER_KILLED},
+    # the run queued again after the store lost its data is a take-over too
+    "takeover_charges_rerun_step": {
+        _WORKER_KILLED, "The store loses its data while a run is in progress",
+    },
+    # a run that failed into the store's outage is never delivered again
+    "claim_never_reclaims": {
+        _WORKER_KILLED, "The store stops answering for 3 seconds while the report is being written",
+    },
 }
 RECOVERY_EVIDENCE = {
     # triage (small), data analysis and report (medium) asked again by the take-over
@@ -404,4 +412,104 @@ def test_a_broken_take_over_turns_the_guarding_scenarios_red(mutant: str, tmp_pa
     assert_red_exactly(mutant, output, RECOVERY_EXPECTED_RED[mutant])
     assert RECOVERY_EVIDENCE[mutant] in output, (
         f"red under {mutant}, but not for the take-over's defect:\n{output[-3000:]}"
+    )
+
+
+# -- Store faults and the usage outbox ----------------------------------------------------------
+
+_RESTARTED = "The store is restarted during the optimization step"
+_SILENT = "The store stops answering for 3 seconds while the report is being written"
+_DATA_LOST = "The store loses its data while a run is in progress"
+_NEAR_QUOTA = "A tenant near the end of its quota gets no more than its quota after the data went"
+_ANALYTICS_LOST = "The store loses its data before the usage analytics took a billed run"
+
+#: The recovery feature's store-fault scenarios under the recovery and outbox mutants.
+STORE_EXPECTED_RED = {
+    # the billed run's usage event was on the stream, not yet taken, when the store lost it
+    "usage_published_outside_the_ledger_transaction": {_ANALYTICS_LOST},
+    "outbox_forgets_events_the_store_lost": {_ANALYTICS_LOST},
+    # the in-flight run's unit is not counted again; near the quota, both requests admitted
+    "quota_not_rebuilt_after_data_loss": {_DATA_LOST, _NEAR_QUOTA},
+    # a process answers ready while the store it emptied is held unrebuilt for a moment; where
+    # no Then looks at it, the early answer is a leftover the scenario fails on
+    "health_ready_before_the_rebuild": {_DATA_LOST, _NEAR_QUOTA, _ANALYTICS_LOST},
+}
+#: No races: the store comes back with the platform's rebuild held by the suite for a moment,
+#: so an early "ready" is always seen.
+STORE_MAY_ALSO_GO_RED: dict[str, set[str]] = {}
+STORE_EVIDENCE = {
+    "usage_published_outside_the_ledger_transaction": "0 events, 0 runs, $0; the ledger has 1",
+    "outbox_forgets_events_the_store_lost": "0 events, 0 runs, $0; the ledger has 1",
+    # the in-flight run's unit, not counted again
+    "quota_not_rebuilt_after_data_loss": "has used 0, expected 1",
+    "health_ready_before_the_rebuild": "answered their health check ready while the store lacked",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", sorted(STORE_EXPECTED_RED))
+def test_a_broken_store_recovery_turns_the_guarding_scenarios_red(
+    mutant: str, tmp_path: Path
+) -> None:
+    output = run_mutated(mutant, RECOVERY_FEATURE, tmp_path)
+    red = red_scenarios(output)
+    required = STORE_EXPECTED_RED[mutant]
+    assert required <= red, (
+        f"still green under {mutant}: {sorted(required - red)}\n{output[-3000:]}"
+    )
+    unexpected = red - required - STORE_MAY_ALSO_GO_RED.get(mutant, set())
+    assert not unexpected, f"{mutant} also broke: {sorted(unexpected)}\n{output[-3000:]}"
+    assert STORE_EVIDENCE[mutant] in output, (
+        f"red under {mutant}, but not for the store recovery's defect:\n{output[-3000:]}"
+    )
+
+
+# -- Message processing dead-letter queue -------------------------------------------------------
+
+DLQ_FEATURE = "features/phase3/message_processing_dead_letter_queue.feature"
+_EVERY_ATTEMPT_FAILS = "Every attempt at Acme's run fails in the optimization step"
+_CLEARS_ON_SECOND = "Acme's run fails on its first attempt and succeeds on its second"
+_LISTS = "Every queue, one queue, one tenant"
+_LISTINGS = {
+    f"The operator lists the dead-letter queue -- @1.1 {_LISTS}",
+    f"The operator lists the dead letters of the run jobs -- @1.2 {_LISTS}",
+    f"The operator lists Acme's dead letters -- @1.3 {_LISTS}",
+    f"The operator lists the dead letters of the usage events -- @1.4 {_LISTS}",
+}
+_REDRIVEN_TWICE = "The operator redrives Acme's run twice once its cause is fixed"
+_FAILS_AGAIN = "A redriven run that fails again is set aside again, with its history"
+_PURGES = {
+    f"The operator purges dead letters {days} days after they were set aside -- @1.{n} Before"
+    " and after the 14 days"
+    for n, days in ((1, 13), (2, 15))
+}
+#: Every scenario that sets a run aside; the one whose failure clears is not among them.
+_SETS_ASIDE = {_EVERY_ATTEMPT_FAILS, *_LISTINGS, _REDRIVEN_TWICE, _FAILS_AGAIN, *_PURGES}
+
+#: The dead-letter feature (L4) under its mutants. No races: the scripted model fails the
+#: optimization call the same way on every attempt.
+DLQ_EXPECTED_RED = {
+    "dlq_one_delivery_too_many": _SETS_ASIDE,
+    "dlq_drops_instead_of_dead_lettering": _SETS_ASIDE,
+    "dlq_redrive_not_idempotent": {_REDRIVEN_TWICE},
+    # the first scenario is the first to set a run aside: until then there is nobody else's
+    "dlq_letters_not_isolated": (_SETS_ASIDE - {_EVERY_ATTEMPT_FAILS}) | {_CLEARS_ON_SECOND},
+}
+DLQ_EVIDENCE = {
+    "dlq_one_delivery_too_many": "Acme's run was set aside after 4 attempts, expected 3",
+    "dlq_drops_instead_of_dead_lettering": "the list shows 0 dead letters of Acme",
+    "dlq_redrive_not_idempotent": "answered [[True], [True]] (sent through or not)",
+    "dlq_letters_not_isolated": "has dead letters waiting: id",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", sorted(DLQ_EXPECTED_RED))
+def test_a_broken_dead_letter_queue_turns_the_guarding_scenarios_red(
+    mutant: str, tmp_path: Path
+) -> None:
+    output = run_mutated(mutant, DLQ_FEATURE, tmp_path)
+    assert_red_exactly(mutant, output, DLQ_EXPECTED_RED[mutant])
+    assert DLQ_EVIDENCE[mutant] in output, (
+        f"red under {mutant}, but not for the dead-letter queue's defect:\n{output[-3000:]}"
     )

@@ -117,9 +117,9 @@ def test_a_selection_by_line_gets_the_whole_suite_summary_header_once_and_its_du
     assert re.search(r"Took 0min [1-9]\d*\.\d{3}s", output), output[-500:]
     data = json.loads(summary.read_text())
     assert data["mrr"] == {
-        "protected": 200_000, "at_risk": 0, "not_run": 647_000, "total": 847_000
+        "protected": 200_000, "at_risk": 0, "not_run": 722_000, "total": 922_000
     }
-    assert len(data["features"]) == 4
+    assert len(data["features"]) == 5
 
 
 def test_a_tag_selection_counts_the_features_it_left_out_as_not_run(tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ def test_a_tag_selection_counts_the_features_it_left_out_as_not_run(tmp_path: Pa
     data = json.loads((tmp_path / "revenue-summary.json").read_text())
     not_run = {f["feature"]: f["mrr"] for f in data["features"] if f["verdict"] == "not_run"}
     assert not_run["Agent orchestration revenue path"] == 200_000
-    assert data["mrr"]["total"] == 847_000
+    assert data["mrr"]["total"] == 922_000
 
 
 def test_the_console_formatter_is_the_one_that_prints_each_header_once() -> None:

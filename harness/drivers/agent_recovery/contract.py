@@ -1,7 +1,9 @@
 """The agent-state-recovery contract: the platform's workers as an operator sees them, to be
-stopped the hard way mid-run and started again. Implementation: ``processes.py`` (the
-platform's worker processes, killed with SIGKILL); the in-process assembly has none, and its
-scenarios that kill workers are skipped, saying so.
+stopped the hard way mid-run and started again, and the platform's store (Redis), to be
+restarted with or without its data or to stop answering for a while. Implementations:
+``processes.py`` (the platform's worker processes, killed with SIGKILL) and ``stores.py`` (the
+run's own Redis server, restarted or paused); the in-process assembly has neither, and an
+external stack no store to break: their fault scenarios are skipped, saying so.
 """
 
 from __future__ import annotations
@@ -33,4 +35,55 @@ class WorkerFaults(Protocol):
 
     def restart(self, worker: str) -> None:
         """Start the worker again and wait until it serves."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """How the platform's processes answered their health checks from the moment the store
+    went down until every one of them was ready again."""
+
+    #: "ready" answers given while the store did not yet hold what the platform needs (the
+    #: tier catalog, the consumer groups, the published clock), as "<process>: <missing>"
+    premature: tuple[str, ...]
+    #: seconds from the store answering again to every process answering ready
+    ready_after: float
+
+
+class StoreFaults(Protocol):
+    def restart_store(self, *, keep_data: bool) -> Readiness:
+        """Stop the store (saving its data first, or losing it) and start it again on the same
+        address; returns once every platform process answers ready again."""
+        ...
+
+    def freeze_store(self, seconds: float) -> None:
+        """The store stops answering now (its process paused) and answers again by itself
+        ``seconds`` later; returns at once."""
+        ...
+
+    def store_frozen(self) -> bool:
+        """The store is still paused."""
+        ...
+
+    def hold_analytics(self) -> None:
+        """The usage analytics stops taking events: they wait on their way."""
+        ...
+
+    def resume_analytics(self) -> None: ...
+
+    def usage_records_in_transit(self) -> int:
+        """Usage records handed on towards the usage analytics and not yet taken by it."""
+        ...
+
+    def processes(self) -> dict[str, int]:
+        """Each platform process by name, with its process id."""
+        ...
+
+    def all_ready(self) -> None:
+        """AssertionError unless every platform process answers its health check ready."""
+        ...
+
+    def restore(self) -> None:
+        """Undo any fault: the store up with the run's state (the published clock, the
+        catalog), the usage analytics taking events, every platform process ready."""
         ...

@@ -45,6 +45,7 @@ class RunState(StrEnum):
 
 class FailureReason(StrEnum):
     MODEL_UNAVAILABLE = "model unavailable"
+    INTERNAL_ERROR = "internal error"
     OTHER = "other"
 
 
@@ -204,6 +205,8 @@ class Answer:
     cached_prompt_tokens: int = 0
     #: name of a gate the call waits at until released
     hold: str | None = None
+    #: the answer's text; None: a plain text the scripted model makes up
+    content: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ def _step(step: Answer | Outage) -> dict[str, Any]:
     }
     if step.hold:
         wire["hold"] = step.hold
+    if step.content is not None:
+        wire["content"] = step.content
     return wire
 
 

@@ -40,7 +40,10 @@ _STATES = {
     "queued": RunState.QUEUED, "running": RunState.IN_PROGRESS,
     "succeeded": RunState.FINISHED, "failed": RunState.FAILED,
 }
-_FAILURES = {"model_unavailable": FailureReason.MODEL_UNAVAILABLE}
+_FAILURES = {
+    "model_unavailable": FailureReason.MODEL_UNAVAILABLE,
+    "internal_error": FailureReason.INTERNAL_ERROR,
+}
 _PROBLEMS = {
     "unknown_type": ProtocolProblem.UNKNOWN_KIND,
     "malformed_json": ProtocolProblem.NOT_JSON,

@@ -95,5 +95,39 @@ class RecoveryChecks:
                 f"model; the agents' counts in the table make {dict(expected)}"
             )
 
+    def not_ready_before_rebuilt(self) -> None:
+        """No platform process answered ready while the store lacked what the platform keeps
+        there (the tier catalog, the consumer groups, the published clock)."""
+        readiness = self._state.readiness
+        self._state.health_examined = True
+        with business_step(
+            "no platform process reported ready before the store was rebuilt",
+            lambda: readiness,
+        ):
+            assert readiness is not None, "no store fault was waited out"
+            assert not readiness.premature, (
+                "platform processes answered their health check ready while the store lacked"
+                f" what the platform needs: {list(readiness.premature)}"
+            )
+
+    def processes_kept_running(self) -> None:
+        """Every platform process is the one that was running before the fault (none died,
+        none was restarted), and each answers ready."""
+        faults = self._world.store_faults
+        before = self._state.processes_before
+        self._state.health_examined = True
+        with business_step("every platform process kept running through the fault"):
+            assert before is not None, "no store fault happened"
+            eventually(
+                faults.all_ready, timeout=self._world.eventually_timeout,
+                what="every platform process ready",
+            )
+            now = faults.processes()
+            changed = sorted(n for n in before if now.get(n) != before[n])
+            assert not changed, (
+                f"platform processes stopped or were restarted during the fault: {changed}"
+                f" (process ids before {before}, after {now})"
+            )
+
     def _runs_settled(self) -> None:
         assert self._world.agent_runs.runs_settled(), "runs are still queued or executing"

@@ -11,6 +11,7 @@ the scenario ends, and every model call held is released.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import partial
 
 from harness.drivers.agent_runs.contract import Answer, HeardKind, Malformation, Outage, RunState
@@ -29,6 +30,8 @@ from harness.dsl.tiers.subscriptions import SubscriptionsDsl
 
 #: A plain answer, for steps that do not care about token counts.
 _ANY_ANSWER = Answer(100, 50)
+#: An answer holding a character no record can store: PostgreSQL's text refuses NUL.
+_UNSTORABLE = "Savings found in \x00 three areas."
 _RECONNECT_MOMENTS = {"while the run is still working": False, "after the run has finished": True}
 #: A key shaped like the platform's, that it never issued.
 _UNKNOWN_KEY = "apex_" + "x" * 43
@@ -105,6 +108,31 @@ class AgentRunsDsl:
             hold=self._gate(name),
         )
         self._program(name, steps, f"the model takes its time over {name}'s {agent} call")
+
+    def model_answer_unstorable(self, name: str, agent: str, *, always: bool) -> None:
+        """The model's answer to the agent's call (its first one, or every one) holds a
+        character no record can store (NUL): a step that raises whatever the platform retries
+        within it. The other calls answer as scripted so far."""
+        pipeline = self._world.agent_runs.pipeline()
+        assert agent in pipeline, f"no agent {agent!r}; the pipeline is {pipeline}"
+        index = pipeline.index(agent)
+        steps = list(self._state.scripts.get(name) or [_ANY_ANSWER])
+        steps += [steps[-1]] * (len(pipeline) - len(steps))
+        plain = steps[index]
+        assert isinstance(plain, Answer), f"the {agent} call is scripted to fail already"
+        unstorable = replace(plain, content=_UNSTORABLE)
+        steps = [*steps[:index], unstorable] if always else [
+            *steps[:index], unstorable, *steps[index:]
+        ]
+        which = "every answer" if always else "the first answer"
+        self._program(name, steps, f"{which} to {name}'s {agent} call holds a NUL character")
+
+    def model_answer_storable(self, name: str, agent: str) -> None:
+        """The agent's call is answered as scripted again, without the unstorable character
+        (the script starts over: the calls are alike but for their text)."""
+        steps = [replace(s, content=None) if isinstance(s, Answer) else s
+                 for s in self._state.scripts.get(name) or [_ANY_ANSWER]]
+        self._program(name, steps, f"the answers to {name}'s {agent} call can be stored again")
 
     # -- Given: clients ---------------------------------------------------------------------
 

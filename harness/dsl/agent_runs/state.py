@@ -57,11 +57,13 @@ class Client:
         return list(seen.values())
 
     def outcome(self, connection: Connection | None = None) -> Heard | None:
-        """The run's result or failure, as heard (on ``connection``, or on any)."""
-        for event in self.run_events(connection):
-            if event.kind in (HeardKind.RESULT, HeardKind.FAILED):
-                return event
-        return None
+        """The run's result or failure, as heard (on ``connection``, or on any): the latest,
+        for a run that failed and was then sent through again."""
+        endings = [
+            event for event in self.run_events(connection)
+            if event.kind in (HeardKind.RESULT, HeardKind.FAILED)
+        ]
+        return endings[-1] if endings else None
 
     def ending(self, connection: Connection) -> Heard | None:
         """What ended the client's request on ``connection``: its outcome, or a refusal."""

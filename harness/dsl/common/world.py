@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from harness.drivers.agent_recovery.contract import WorkerFaults
+from harness.drivers.agent_recovery.contract import StoreFaults, WorkerFaults
 from harness.drivers.agent_runs.contract import AgentRunsDriver, ModelControl
 from harness.drivers.bundle import Drivers
 from harness.drivers.clock import TestClock
+from harness.drivers.dead_letters.contract import DeadLetterDesk
 from harness.drivers.tenant_config.contract import StoreProbe, TenantConfigDriver
 from harness.drivers.tiers.contract import TiersBackDoor, TiersDriver
 from harness.dsl.common.aliases import Aliases
@@ -101,6 +102,14 @@ class World:
     @property
     def worker_faults(self) -> WorkerFaults:
         return self._need(self.drivers.worker_faults, "worker faults")
+
+    @property
+    def store_faults(self) -> StoreFaults:
+        return self._need(self.drivers.store_faults, "store faults")
+
+    @property
+    def dead_letters(self) -> DeadLetterDesk:
+        return self._need(self.drivers.dead_letters, "dead letters")
 
     @property
     def tenant_config(self) -> TenantConfigDriver:

@@ -14,7 +14,7 @@ from typing import TypeVar
 import pytest
 
 from apex.dlq import DeadLetterRouter, Reason, State, Unprocessable
-from apex.dlq.names import failure_notes
+from apex.keys import dlq_failure_notes as failure_notes
 from apex.streams import ConsumerGroup
 from harness.services import Services
 from harness.waiting import eventually

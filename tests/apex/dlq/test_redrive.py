@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from apex.dlq import DeadLetters, RedriveOutcome, State
-from apex.dlq.names import MESSAGE_ID_FIELD
 from apex.errors import ServiceUnavailable
+from apex.keys import DLQ_MESSAGE_ID_FIELD as MESSAGE_ID_FIELD
 from harness.services import Services
 from harness.waiting import eventually
 from tests.apex.dlq.dlq_support import (
