@@ -152,21 +152,10 @@ class AgentRunChecks:
     def told_run_failed(self, name: str) -> None:
         client = self._clients(name)
         with business_step(f"{name} is told the run failed and was not charged", client.seen):
-            outcome = client.outcome()
-            assert outcome is not None and outcome.kind is HeardKind.FAILED, (
-                f"expected {name}'s run {client.request_id} to fail; it ended with "
-                f"{in_words(outcome)}"
+            failed_uncharged(
+                client, FailureReason.MODEL_UNAVAILABLE, "because the model was unavailable",
+                ("could not be completed", "not been charged", "does not count"),
             )
-            assert outcome.failure is FailureReason.MODEL_UNAVAILABLE, (
-                f"expected run {client.request_id} to fail because the model was unavailable; "
-                f"it failed for {in_words(outcome.failure)}: {outcome.message!r}"
-            )
-            assert outcome.charge_micros == 0, (
-                f"expected run {client.request_id} not charged; it was charged "
-                f"{format_dollars(outcome.charge_micros or 0)}"
-            )
-            for words in ("could not be completed", "not been charged", "does not count"):
-                assert words in outcome.message, f"no {words!r} in: {outcome.message}"
 
     def no_runs_in_progress(self, name: str) -> None:
         client = self._clients(name)
@@ -308,3 +297,25 @@ class AgentRunChecks:
             f"{client.name}'s run {client.request_id} ended with {outcome}, expected a report"
         )
         return outcome
+
+
+def failed_uncharged(
+    client: Client, reason: FailureReason, because: str, words: tuple[str, ...]
+) -> None:
+    """The client's run ended failed for ``reason``, charged nothing, and its message says
+    each of ``words``."""
+    outcome = client.outcome()
+    assert outcome is not None and outcome.kind is HeardKind.FAILED, (
+        f"expected {client.name}'s run {client.request_id} to fail; it ended with "
+        f"{in_words(outcome)}"
+    )
+    assert outcome.failure is reason, (
+        f"expected run {client.request_id} to fail {because}; "
+        f"it failed for {in_words(outcome.failure)}: {outcome.message!r}"
+    )
+    assert outcome.charge_micros == 0, (
+        f"expected run {client.request_id} not charged; it was charged "
+        f"{format_dollars(outcome.charge_micros or 0)}"
+    )
+    for expected in words:
+        assert expected in outcome.message, f"no {expected!r} in: {outcome.message}"

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 
-from harness.drivers.agent_runs.contract import FailureReason, HeardKind
+from harness.drivers.agent_runs.contract import FailureReason
 from harness.drivers.dead_letters.contract import DeadLetter, SetAsideReason
+from harness.dsl.agent_runs.checks import failed_uncharged
 from harness.dsl.agent_runs.clients import Clients
 from harness.dsl.common.evidence import business_step, in_words
 from harness.dsl.common.parameters import parse_count
@@ -18,7 +19,6 @@ from harness.dsl.dead_letters.actions import (
     queue_named,
 )
 from harness.dsl.dead_letters.state import DeadLetterState
-from harness.money import format_dollars
 from harness.waiting import eventually
 
 #: The errors the feature names, and what the platform's record of such an error must say.
@@ -56,20 +56,10 @@ class DeadLetterChecks:
         client = self._clients(name)
         title = f"{name} is told its run failed on each of its {attempts} attempts, uncharged"
         with business_step(title, client.seen):
-            outcome = client.outcome()
-            assert outcome is not None and outcome.kind is HeardKind.FAILED, (
-                f"expected {name}'s run {client.request_id} to fail; it ended with "
-                f"{in_words(outcome)}"
+            failed_uncharged(
+                client, FailureReason.INTERNAL_ERROR, "on an internal error",
+                (f"each of its {attempts} attempts", "not been charged", "does not count"),
             )
-            assert outcome.failure is FailureReason.INTERNAL_ERROR, (
-                f"expected run {client.request_id} to fail on an internal error; it failed for "
-                f"{in_words(outcome.failure)}: {outcome.message!r}"
-            )
-            assert outcome.charge_micros == 0, (
-                f"run {client.request_id} was charged {format_dollars(outcome.charge_micros or 0)}"
-            )
-            for words in (f"each of its {attempts} attempts", "not been charged", "does not count"):
-                assert words in outcome.message, f"no {words!r} in: {outcome.message}"
 
     def holds_run(self, name: str, rows: list[dict[str, str]]) -> None:
         (row,) = rows
