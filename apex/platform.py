@@ -14,6 +14,7 @@ from typing import Any
 import redis
 from psycopg_pool import ConnectionPool
 
+from apex import redis_clients
 from apex.analytics import AnalyticsQueries, AnalyticsSink, ClickHouseGateway
 from apex.billing import BillingLedger
 from apex.charges import Charges
@@ -42,9 +43,8 @@ class Platform:
         self.settings = settings
         self.clock = clock
         timeout = settings.redis_timeout.total_seconds()
-        self.redis = redis.Redis.from_url(
-            settings.redis_url.get_secret_value(), socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+        self.redis = redis_clients.connect(
+            settings.redis_url.get_secret_value(), timeout=timeout, connect_timeout=timeout,
         )
         self.pool: ConnectionPool[Any] = ConnectionPool(
             settings.postgres_dsn.get_secret_value(), min_size=1, max_size=settings.pool_size,
@@ -77,9 +77,9 @@ class Platform:
         """A Redis client for blocking stream reads (up to a second or two); the caller closes
         it. Its timeout bounds a read, so a store that stops answering fails the read."""
         timeout = self.settings.redis_timeout.total_seconds()
-        return redis.Redis.from_url(
-            self.settings.redis_url.get_secret_value(), socket_timeout=timeout + _LONGEST_BLOCK,
-            socket_connect_timeout=timeout,
+        return redis_clients.connect(
+            self.settings.redis_url.get_secret_value(), timeout=timeout + _LONGEST_BLOCK,
+            connect_timeout=timeout,
         )
 
     def check_database(self) -> None:
@@ -109,8 +109,8 @@ class AnalyticsWorker:
     def __init__(
         self, redis_url: str, clickhouse: Callable[[], Any], postgres_dsn: str | None = None
     ) -> None:
-        self._redis = redis.Redis.from_url(
-            redis_url, socket_timeout=_LONGEST_BLOCK + 1, socket_connect_timeout=1
+        self._redis = redis_clients.connect(
+            redis_url, timeout=_LONGEST_BLOCK + 1, connect_timeout=1
         )
         self.gateway = ClickHouseGateway(clickhouse)
         self.queries = AnalyticsQueries(self.gateway)

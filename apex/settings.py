@@ -16,11 +16,10 @@ import sys
 from datetime import timedelta
 from enum import StrEnum
 
-import redis
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from apex import keys
+from apex import keys, redis_clients
 from apex.catalog import ModelSize
 from apex.clock import Clock, RedisClock, SystemClock
 from apex.dlq.queues import DeadLetterSettings
@@ -138,5 +137,5 @@ class PlatformSettings(BaseSettings):
     def build_clock(self) -> Clock:
         if self.clock is ClockSource.SYSTEM:
             return SystemClock()
-        client = redis.Redis.from_url(self.redis_url.get_secret_value())
+        client = redis_clients.connect(self.redis_url.get_secret_value())
         return RedisClock(client, keys.test_clock(self.namespace))

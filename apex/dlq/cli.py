@@ -26,6 +26,7 @@ import redis
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from apex import redis_clients
 from apex.dlq.reconcile import Reconciliation, ReconciliationReport
 from apex.dlq.records import DeadLetter, State
 from apex.dlq.store import DeadLetters, Redriven, RedriveOutcome
@@ -213,9 +214,8 @@ def _tools_from_environment() -> Iterator[Tools]:
         dlq.clickhouse_url.get_secret_value() if dlq.clickhouse_url else None,
     )
     timeout = platform.redis_timeout.total_seconds()
-    client = redis.Redis.from_url(
-        platform.redis_url.get_secret_value(), socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+    client = redis_clients.connect(
+        platform.redis_url.get_secret_value(), timeout=timeout, connect_timeout=timeout,
     )
     pool: ConnectionPool[Any] = ConnectionPool(
         platform.postgres_dsn.get_secret_value(), min_size=1, max_size=2,

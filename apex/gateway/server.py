@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any
 
-import redis.asyncio
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from apex import redis_clients
 from apex.gateway import protocol
 from apex.gateway.session import GatewaySession, RunDesk
 from apex.platform import Platform
@@ -40,7 +40,7 @@ class Gateway:
         self._platform = Platform(settings, settings.build_clock()).start()
         # Rebuilds the store after it lost its data; the workers relay the usage outbox.
         self._upkeep = Upkeep("gateway", self._platform.recovery).start()
-        self._redis = redis.asyncio.Redis.from_url(settings.redis_url.get_secret_value())
+        self._redis = redis_clients.connect_async(settings.redis_url.get_secret_value())
         self._notices = RunEventNotices(settings.postgres_dsn.get_secret_value()).start()
         self._desk = RunDesk(
             self._platform.enforcer, self._platform.runs,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import redis
 from psycopg_pool import ConnectionPool
 
+from apex import redis_clients
 from apex.clock import Clock
 from apex.settings import PlatformSettings
 from apex.tenancy.cache import ConfigCache
@@ -38,8 +38,8 @@ class TenancyPlatform:
         timeout = settings.redis_timeout.total_seconds()
         redis_url = settings.redis_url.get_secret_value()
         self.caches = {
-            r: redis.Redis.from_url(
-                cache_url(redis_url, r), socket_timeout=timeout, socket_connect_timeout=timeout,
+            r: redis_clients.connect(
+                cache_url(redis_url, r), timeout=timeout, connect_timeout=timeout,
             )
             for r in Region
         }

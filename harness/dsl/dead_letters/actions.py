@@ -16,7 +16,7 @@ from harness.dsl.agent_runs.actions import AgentRunsDsl
 from harness.dsl.agent_runs.checks import AgentRunChecks
 from harness.dsl.agent_runs.clients import Clients, ending_of, together
 from harness.dsl.agent_runs.state import Connection
-from harness.dsl.common.evidence import business_step
+from harness.dsl.common.evidence import business_step, in_words
 from harness.dsl.common.world import World
 from harness.dsl.dead_letters.state import DeadLetterState
 from harness.waiting import eventually
@@ -70,9 +70,10 @@ class DeadLetterDsl:
             together([partial(self._clients.start, c, conn) for c, conn in pairs])
             for client, connection in pairs:
                 self._receive_ending(client.name, connection)
-                ending = client.outcome()
+                ending = client.ending(connection)
                 assert ending is not None and ending.kind is HeardKind.FAILED, (
-                    f"{client.name}'s run {client.request_id} was not failed: {ending}"
+                    f"{client.name}'s run {client.request_id} was not failed: it ended "
+                    f"{in_words(ending) if ending else 'silently'}"
                 )
                 letter = self.letter_of(client.name, waiting=True)
                 assert letter.attempts == attempts, (
