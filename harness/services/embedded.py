@@ -200,9 +200,15 @@ class EmbeddedRedis:
 
     def _write_dump(self, seed: Mapping[str, tuple[str, int]]) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         port = free_port()
-        client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
+        # No retries (redis-py retries a dropped connection by default, with backoff): the
+        # SHUTDOWN below drops it on purpose, and a retry would only wait for a dead server.
+        client = redis.Redis(
+            host="127.0.0.1", port=port, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+        )
         process = self._serve(port, client)
         try:
             for name, (value, expiry_ms) in seed.items():

@@ -3,6 +3,7 @@ connection heard), the model's scripts, and what a Then has yet to examine."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,12 +103,17 @@ class AgentRunsState:
         """Messages still waiting on a client's open connections. A run event heard before (by
         its id) is a replay the protocol allows, not something new."""
         found = []
+        # One wait shared by every connection: a message in flight to any of them arrives
+        # within it, and the connections looked at later take what was already there.
+        deadline = time.monotonic() + _UNREAD_WAIT
         for client in self.clients.values():
             known = {h.message_id for c in client.connections for h in c.heard}
             for number, connection in enumerate(client.connections, start=1):
                 while connection.closed is None:
                     try:
-                        heard = connection.channel.next_heard(timeout=_UNREAD_WAIT)
+                        heard = connection.channel.next_heard(
+                            timeout=max(deadline - time.monotonic(), 0.0)
+                        )
                     except (TimeoutError, ConnectionClosed):
                         break
                     if heard.kind in RUN_EVENTS and heard.message_id in known:
