@@ -570,6 +570,22 @@ def run_log_rewritable() -> None:
     )
 
 
+def saved_steps_not_isolated() -> None:
+    """0007: the saved agent steps have no row-level security: every session sees every
+    tenant's model answers."""
+    _patch_main_schema(_without_row_security("run_steps"), "run_steps' policy")
+
+
+def saved_steps_rewritable() -> None:
+    """0007: the platform's role may UPDATE a saved step: a take-over would resume a run from
+    an answer rewritten after the fact."""
+    _patch_main_schema(
+        _granting("GRANT SELECT, INSERT ON run_steps TO apex_app;",
+                  "GRANT SELECT, INSERT, UPDATE ON run_steps TO apex_app;"),
+        "run_steps' insert-only grant",
+    )
+
+
 def analytics_collapses_events() -> None:
     """ClickHouse 0001: the usage table's sorting key (which ReplacingMergeTree deduplicates on)
     chosen for the reports' queries, (tenant, kind, period), instead of the event id: every
@@ -591,6 +607,8 @@ MUTANTS.update({
     "revoked_keys_accepted": revoked_keys_accepted,
     "runs_not_isolated": runs_not_isolated,
     "run_log_rewritable": run_log_rewritable,
+    "saved_steps_not_isolated": saved_steps_not_isolated,
+    "saved_steps_rewritable": saved_steps_rewritable,
     "analytics_collapses_events": analytics_collapses_events,
 })
 

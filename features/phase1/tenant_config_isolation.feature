@@ -105,9 +105,9 @@ Feature: Multi-tenant configuration isolation
 
   Rule: A tenant's account records are kept apart by the database too
 
-    Subscriptions, charges, API keys, home regions and agent runs live in the platform's main
-    database, under the same rule as configuration: the database shows and changes only the
-    records of the tenant a session acts for, whatever the query says.
+    Subscriptions, charges, API keys, home regions, agent runs and the steps saved of each run
+    live in the platform's main database, under the same rule as configuration: the database
+    shows and changes only the records of the tenant a session acts for, whatever the query says.
 
     Scenario Outline: The platform's own read of account records, naming no tenant, returns only the session's tenant's
       Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys, 2 billed requests and 2 agent runs
@@ -115,11 +115,12 @@ Feature: Multi-tenant configuration isolation
       Then it gets <count> records, all of them Acme's
 
       Examples: Account records
-        | records      | count |
-        | charges      | 2     |
-        | API keys     | 2     |
-        | home regions | 1     |
-        | agent runs   | 2     |
+        | records           | count |
+        | charges           | 2     |
+        | API keys          | 2     |
+        | home regions      | 1     |
+        | agent runs        | 2     |
+        | saved agent steps | 2     |
 
     Scenario Outline: The platform's own read of account records outside any tenant's session returns nothing
       Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys, 2 billed requests and 2 agent runs
@@ -127,12 +128,13 @@ Feature: Multi-tenant configuration isolation
       Then it gets no records at all
 
       Examples: Account records
-        | records       |
-        | subscriptions |
-        | charges       |
-        | API keys      |
-        | home regions  |
-        | agent runs    |
+        | records           |
+        | subscriptions     |
+        | charges           |
+        | API keys          |
+        | home regions      |
+        | agent runs        |
+        | saved agent steps |
 
     Scenario Outline: A write to Acme's account from outside Acme's session is refused
       Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys, 2 billed requests and 2 agent runs
@@ -155,7 +157,8 @@ Feature: Multi-tenant configuration isolation
 
     A charge, once recorded, stands: a correction is a new record. An API key is issued and
     later revoked, never given another secret. A tenant's home region is pinned once. A run's
-    log is appended to. Not even the platform, acting for the tenant itself, may rewrite them.
+    log is appended to, and a step, once saved, is what a worker taking the run over resumes
+    from. Not even the platform, acting for the tenant itself, may rewrite them.
 
     Scenario Outline: Acme's own session may not <change>
       Given Acme and Globex are tenants hosted in the EU region, each with 2 API keys, 2 billed requests and 2 agent runs
@@ -169,6 +172,7 @@ Feature: Multi-tenant configuration isolation
         | move the home region        |
         | replace an API key's secret |
         | rewrite a run's event       |
+        | rewrite a saved agent step  |
 
   Rule: A pooled connection carries nothing of one tenant's request into the next
 

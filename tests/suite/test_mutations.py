@@ -305,6 +305,9 @@ TENANT_EXPECTED_RED = {
     # the main database's region pins and runs (0003, 0006)
     "regions_not_isolated": {_ACCOUNT_READ.format(3), _ACCOUNT_OUTSIDE.format(4)},
     "runs_not_isolated": {_ACCOUNT_READ.format(4), _ACCOUNT_OUTSIDE.format(5)},
+    # the saved steps of the runs (0007)
+    "saved_steps_not_isolated": {_ACCOUNT_READ.format(5), _ACCOUNT_OUTSIDE.format(6)},
+    "saved_steps_rewritable": {_REWRITE.format("rewrite a saved agent step", 6)},
 }
 #: What the failing checks must have reported, so that a red caused by the mutant itself
 #: breaking (an import error, a Given that cannot run) does not pass for a caught defect.
@@ -363,6 +366,11 @@ TENANT_EVIDENCE = {
         "rows of other tenants returned in Acme's session",
         "records returned outside any tenant's session",
     ],
+    "saved_steps_not_isolated": [
+        "rows of other tenants returned in Acme's session",
+        "records returned outside any tenant's session",
+    ],
+    "saved_steps_rewritable": ["the database let the write change Acme's account"],
 }
 
 

@@ -1,5 +1,5 @@
 """Tenants' account records in the main database (subscriptions, charges, API keys, home
-regions, agent runs), beneath
+regions, agent runs and their saved steps), beneath
 the platform: the raw queries and writes a careless or malicious program could run as the
 platform's own role, and what the records hold, read as the administrator. Planting records is
 the trusted back door of Given-steps. Table names come from ``apex.keys``.
@@ -29,6 +29,7 @@ _TABLES: dict[AccountRecords, str] = {
     "API keys": keys.API_KEYS_TABLE,
     "home regions": keys.TENANT_REGIONS_TABLE,
     "agent runs": keys.AGENT_RUNS_TABLE,
+    "saved agent steps": keys.RUN_STEPS_TABLE,
 }
 _NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 
@@ -74,6 +75,11 @@ _CHANGES: dict[AccountChange, Callable[[str], tuple[str, tuple[Any, ...]]]] = {
     AccountChange.RUN_EVENT: lambda target: (
         f"UPDATE {keys.RUN_EVENTS_TABLE} SET body = jsonb_build_object('report', 'rewritten')"
         " WHERE tenant_id = %s",
+        (target,),
+    ),
+    AccountChange.SAVED_STEP: lambda target: (
+        # a step's answer swapped after the fact: a take-over would resume from it
+        f"UPDATE {keys.RUN_STEPS_TABLE} SET content = 'rewritten' WHERE tenant_id = %s",
         (target,),
     ),
 }
@@ -129,19 +135,24 @@ class AccountRecordsProbe:
                 f"SELECT run_id, seq, kind, body::text FROM {keys.RUN_EVENTS_TABLE}"
                 " WHERE tenant_id = %s ORDER BY run_id, seq", (tenant_id,),
             ).fetchall()
+            steps = conn.execute(
+                f"SELECT run_id, step, content FROM {keys.RUN_STEPS_TABLE}"
+                " WHERE tenant_id = %s ORDER BY run_id, step", (tenant_id,),
+            ).fetchall()
         return AccountSnapshot(
             str(tier[0]) if tier else None,
             tuple((str(r), str(a)) for r, a in charges),
             tuple(str(d) for (d,) in api_keys),
             str(region[0]) if region else None,
             tuple((str(r), int(q), str(k), str(b)) for r, q, k, b in events),
+            tuple((str(r), int(s), str(c)) for r, s, c in steps),
         )
 
     # -- back door (Given-steps) ----------------------------------------------------------
 
     def plant(self, tenant_id: str, api_keys: int, charges: int, runs: int) -> None:
         """Give the tenant API keys, billed requests and finished agent runs (each with its
-        result in the run's log), written as the administrator."""
+        result in the run's log and its first step saved), written as the administrator."""
         with psycopg.connect(self._admin_dsn) as conn:
             for _ in range(api_keys):
                 conn.execute(*_CHANGES[AccountChange.API_KEY](tenant_id))
@@ -159,6 +170,13 @@ class AccountRecordsProbe:
                     f"INSERT INTO {keys.RUN_EVENTS_TABLE} (tenant_id, run_id, seq, kind, body, at)"
                     " VALUES (%s, %s, 1, 'result', jsonb_build_object('report', 'planted'), %s)",
                     (tenant_id, run_id, _NOW),
+                )
+                conn.execute(
+                    f"INSERT INTO {keys.RUN_STEPS_TABLE} (tenant_id, run_id, step, agent, model,"
+                    " content, prompt_tokens, cached_prompt_tokens, completion_tokens,"
+                    " cost_micros) VALUES (%s, %s, 1, 'triage', 'small', 'planted', 1200, 0,"
+                    " 300, 150)",
+                    (tenant_id, run_id),
                 )
 
     def _as_platform(self, tenant: str | None) -> psycopg.Connection[Any]:

@@ -41,7 +41,9 @@ DatabaseRole = Literal["platform", "owner"]
 #: Which tenant table a raw query reads.
 Table = Literal["settings", "audit records"]
 #: Which of a tenant's account records (main database) a raw query reads.
-AccountRecords = Literal["subscriptions", "charges", "API keys", "home regions", "agent runs"]
+AccountRecords = Literal[
+    "subscriptions", "charges", "API keys", "home regions", "agent runs", "saved agent steps"
+]
 
 
 class AccountChange(StrEnum):
@@ -56,18 +58,21 @@ class AccountChange(StrEnum):
     REGION_MOVE = "move the home region"
     KEY_SECRET = "replace an API key's secret"
     RUN_EVENT = "rewrite a run's event"
+    SAVED_STEP = "rewrite a saved agent step"
 
 
 @dataclass(frozen=True)
 class AccountSnapshot:
     """A tenant's account records: its tier, its charges (reference, amount), its key digests,
-    its home region, and its runs' events (run, seq, kind, body)."""
+    its home region, its runs' events (run, seq, kind, body) and their saved steps (run, step,
+    the model's answer)."""
 
     tier: str | None
     charges: tuple[tuple[str, str], ...]
     api_keys: tuple[str, ...]
     home_region: str | None
     run_events: tuple[tuple[str, int, str, str], ...]
+    saved_steps: tuple[tuple[str, int, str], ...]
 
 
 class AccountProbe(Protocol):
@@ -84,7 +89,8 @@ class AccountProbe(Protocol):
     def snapshot(self, tenant_id: str) -> AccountSnapshot: ...
 
     def plant(self, tenant_id: str, api_keys: int, charges: int, runs: int) -> None:
-        """Back door: API keys, billed requests and finished agent runs for a tenant."""
+        """Back door: API keys, billed requests and finished agent runs (each with its first
+        step saved) for a tenant."""
         ...
 
 
