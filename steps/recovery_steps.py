@@ -9,6 +9,27 @@ def step_job_lease(context, seconds):
     context.dsl.recovery.job_lease_is(seconds)
 
 
+@given(
+    "a run holds its slot on a {seconds:Count}-second lease of the platform's clock,"
+    " renewed every {every:Count} seconds while it works"
+)
+def step_slot_lease(context, seconds, every):
+    context.dsl.recovery.slot_lease_is(seconds, every)
+
+
+@when("{name}'s {agent} step takes {minutes:Count} minutes by the platform's clock")
+def step_takes_minutes(context, name, agent, minutes):
+    context.dsl.recovery.step_takes(name, agent, minutes)
+
+
+@then(
+    "{name}'s run held its slot all through the {minutes:Count} minutes,"
+    " its lease renewed {times:Count} times"
+)
+def step_slot_held_throughout(context, name, minutes, times):
+    context.dsl.recovery_checks.slot_held_throughout(name, minutes, times)
+
+
 @when("the worker running {name}'s run is killed during the {agent} step")
 def step_worker_killed(context, name, agent):
     context.dsl.recovery.worker_killed_during(name, agent)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -73,6 +73,8 @@ from apex.streams import (
 log = logging.getLogger(__name__)
 
 _POLL = timedelta(milliseconds=500)
+#: how often, on real time, a run's lease keeper looks at the platform clock
+_LEASE_LOOK = timedelta(milliseconds=100)
 _FINISHED = frozenset({RunState.SUCCEEDED, RunState.FAILED})
 
 #: What the customer is told failed, by the kind of error that stopped the run.
@@ -169,9 +171,12 @@ class _RunCheckpoints:
 
 
 class LeaseKeeper:
-    """Renews a run's concurrency slot every third of its lease while the run works. The slot's
-    lease is on the platform clock (it expires when the clock passes it); the renewals are made
-    on real time, by this thread."""
+    """Renews a run's concurrency slot each time a third of its lease has passed, while the run
+    works. The slot's lease is on the platform clock (it expires when the clock passes it), and
+    so is the renewal's cadence: the keeper looks at the clock often, on real time, and renews
+    once the clock has moved a third of the lease since the last renewal. On the system clock
+    that is every third of the lease; on a test clock moved forward at once, it is as soon as
+    the keeper next looks."""
 
     def __init__(self, platform: Platform, job: RunJob) -> None:
         self._platform = platform
@@ -188,12 +193,21 @@ class LeaseKeeper:
         self._thread.join(timeout=5)
 
     def _renew(self) -> None:
-        interval = self._platform.enforcer.lease.total_seconds() / 3
-        while not self._stop.wait(interval):
+        clock, enforcer = self._platform.clock, self._platform.enforcer
+        every = enforcer.lease / 3
+        look = min(every.total_seconds(), _LEASE_LOOK.total_seconds())
+        # Renewed at once: the job may have waited, or be a take-over of a dead worker's run.
+        renewed: datetime | None = None
+        while True:
             try:
-                self._platform.enforcer.renew(self._job.tenant_id, self._job.run_id)
-            except ApexError:
-                log.warning("lease of run %s not renewed; retrying", self._job.run_id)
+                now = clock.now()
+                if renewed is None or now - renewed >= every:
+                    enforcer.renew(self._job.tenant_id, self._job.run_id)
+                    renewed = now
+            except Exception as exc:
+                log.warning("lease of run %s not renewed (%s); retrying", self._job.run_id, exc)
+            if self._stop.wait(look):
+                return
 
 
 class OrchestrationWorker:

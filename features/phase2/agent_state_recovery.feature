@@ -58,6 +58,31 @@ Feature: Agent state recovery
       And Acme has used 1 request this billing period
       And Acme has no runs in progress
 
+  Rule: A live worker keeps its run's slot however long the run takes
+
+    A run in progress holds one of its tier's runs at once. The slot is leased on the
+    platform's clock, so that a dead worker's slot frees itself, and a live worker renews the
+    lease each time a third of it has passed: a run that works for minutes keeps its slot to
+    the end, and is billed as any other.
+
+    @scripted_llm
+    Scenario: A run whose optimization step takes 2 minutes keeps its slot to the end
+      Given Acme is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And the model takes its time over Acme's optimization call
+      And a run holds its slot on a 30-second lease of the platform's clock, renewed every 10 seconds while it works
+      When Acme's optimization step takes 2 minutes by the platform's clock
+      Then Acme's run held its slot all through the 2 minutes, its lease renewed 12 times
+      And Acme receives the complete report, after progress from each agent in this order:
+        | agent         | model  | cost     |
+        | triage        | small  | $0.00018 |
+        | data analysis | medium | $0.0081  |
+        | optimization  | large  | $0.054   |
+        | report        | medium | $0.0081  |
+      And Acme is billed once for the run: $0.07038 of model cost plus 20%, $0.084456 in all
+      And Acme has used 1 request this billing period
+      And Acme has no runs in progress
+
   Rule: A store restarted with its data loses nothing and bills nothing twice
 
     The platform's store (where runs wait for a worker and quotas are counted) is restarted the

@@ -165,6 +165,10 @@ class PlatformProcesses:
     def job_lease_seconds(self) -> float:
         return JOB_LEASE_SECONDS
 
+    @property
+    def slot_lease_seconds(self) -> float:
+        return self.settings().lease_seconds
+
     def kill(self, name: str) -> None:
         """SIGKILL process ``name`` (and its group) and reap it: it dies mid-whatever."""
         process = self._named(name)

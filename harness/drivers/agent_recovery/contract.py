@@ -28,6 +28,12 @@ class WorkerFaults(Protocol):
         time)."""
         ...
 
+    @property
+    def slot_lease_seconds(self) -> float:
+        """How long a run's slot among its tier's runs at once lasts without a renewal (the
+        slot lease, on the platform's clock)."""
+        ...
+
     def kill_worker_running(self, tenant_id: str) -> KilledWorker:
         """Kill, without warning, the worker executing the tenant's run; AssertionError if no
         worker is executing one."""

@@ -20,6 +20,9 @@ class ProcessControl(Protocol):
     @property
     def job_lease_seconds(self) -> float: ...
 
+    @property
+    def slot_lease_seconds(self) -> float: ...
+
     def kill(self, name: str) -> None: ...
 
     def restart(self, name: str) -> None: ...
@@ -34,6 +37,10 @@ class ProcessWorkerFaults:
     @property
     def job_lease_seconds(self) -> float:
         return self._processes.job_lease_seconds
+
+    @property
+    def slot_lease_seconds(self) -> float:
+        return self._processes.slot_lease_seconds
 
     def kill_worker_running(self, tenant_id: str) -> KilledWorker:
         worker = self._worker_running(tenant_id)

@@ -9,6 +9,7 @@ never sees a protocol message. The scripted model is controlled through :class:`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -191,6 +192,11 @@ class AgentRunsDriver(Protocol):
     def quota_used(self, tenant_id: str) -> int: ...
 
     def slots_held(self, tenant_id: str) -> int: ...
+
+    def slot_leases_end(self, tenant_id: str) -> list[datetime]:
+        """When the lease of each slot the tenant holds ends, as the platform records it (on
+        its clock; ended leases not yet swept included), earliest first."""
+        ...
 
 
 # -- the scripted model ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ reads are all here."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -89,6 +90,10 @@ class PlatformStores:
     def slots_held(self, tenant_id: str) -> int:
         return self._enforcer.running(tenant_id)
 
+    def slot_leases_end(self, tenant_id: str) -> list[datetime]:
+        leases: Any = self._redis.zrange(keys.run_leases(tenant_id), 0, -1, withscores=True)
+        return [datetime.fromtimestamp(millis / 1000, UTC) for _, millis in leases]
+
     def close(self) -> None:
         self._pool.close()
         self._redis.close()
@@ -138,3 +143,6 @@ class ReadsThroughStores:
 
     def slots_held(self, tenant_id: str) -> int:
         return self._stores.slots_held(tenant_id)
+
+    def slot_leases_end(self, tenant_id: str) -> list[datetime]:
+        return self._stores.slot_leases_end(tenant_id)

@@ -10,14 +10,21 @@ kill), so the rest of the run has every worker again.
 from __future__ import annotations
 
 import time
+from contextlib import suppress
+from datetime import datetime, timedelta
 
 from harness.drivers.agent_runs.contract import RUN_EVENTS, Heard
-from harness.dsl.agent_recovery.state import RecoveryState
+from harness.dsl.agent_recovery.state import RecoveryState, SlotWatch
 from harness.dsl.agent_runs.actions import AgentRunsDsl
 from harness.dsl.agent_runs.clients import Clients, ending_of, progress_of
 from harness.dsl.common.evidence import business_step
 from harness.dsl.common.world import World
+from harness.errors import NotSatisfied
 from harness.waiting import eventually
+
+#: a slot lease counts as renewed when it ends a whole lease after the clock's instant (the
+#: platform records its end to the millisecond)
+_LEASE_PRECISION = 0.001
 
 
 class RecoveryDsl:
@@ -33,6 +40,58 @@ class RecoveryDsl:
                 f"the scenario says a worker's lease is {seconds}s; the platform's is "
                 f"{configured:g}s"
             )
+
+    def slot_lease_is(self, seconds: int, every: int) -> None:
+        configured = self._world.worker_faults.slot_lease_seconds
+        title = f"a run holds its slot on a {seconds}-second lease, renewed every {every} seconds"
+        with business_step(title):
+            assert configured == seconds, (
+                f"the scenario says a slot's lease is {seconds}s; the platform's is "
+                f"{configured:g}s"
+            )
+            self._state.slot_lease = (float(seconds), float(every))
+
+    def step_takes(self, name: str, agent: str, minutes: int) -> None:
+        """``name`` asks for a run; while ``agent``'s model call is held, the platform's clock
+        moves ``minutes`` forward, one renewal period at a time. After each move the scenario
+        looks at the run's slot until its lease is renewed (or its deadline passes: the clock
+        then stops there, for the Then to say so); then the model answers and the client
+        listens until the run ends."""
+        assert self._state.slot_lease is not None, "the scenario states no slot lease"
+        lease, every = self._state.slot_lease
+        client = self._clients(name)
+        title = f"{name}'s {agent} step takes {minutes} minutes by the platform's clock"
+        with business_step(title, lambda: {"heard": client.seen(), "slot": self._state.slot_watch}):
+            connection = self._clients.connect(client)
+            self._clients.start(client, connection)
+            self._clients.receive_until(client, connection, progress_of(agent, "started"))
+            eventually(
+                lambda: self._model_working_on_call(client.tenant_id),
+                timeout=self._world.eventually_timeout, what=f"the model working on {agent}",
+            )
+            for move in range(1, round(minutes * 60 / every) + 1):
+                now = self._world.clock.advance(timedelta(seconds=every))
+                watch = self._watch_slot(client.tenant_id, now, move * every, lease)
+                self._state.slot_watch.append(watch)
+                if not renewed(watch, lease):
+                    break
+            AgentRunsDsl(self._world).release_held_call(name)
+            self._clients.receive_until(client, connection, ending_of(client))
+
+    def _watch_slot(self, tenant_id: str, now: datetime, elapsed: float, lease: float) -> SlotWatch:
+        runs = self._world.agent_runs
+        seen: list[SlotWatch] = []
+
+        def renewed_lease() -> None:
+            ends = runs.slot_leases_end(tenant_id)
+            left = (ends[0] - now).total_seconds() if len(ends) == 1 else None
+            seen[:] = [SlotWatch(elapsed, left, runs.slots_held(tenant_id))]
+            assert renewed(seen[0], lease), f"the slot's lease ends {left}s after the clock"
+
+        with suppress(NotSatisfied):  # what was seen last is the evidence
+            eventually(renewed_lease, timeout=self._world.eventually_timeout,
+                       what="the slot's lease renewed")
+        return seen[0]
 
     def worker_killed_during(self, name: str, agent: str) -> None:
         """``name`` asks for a run; once ``agent`` has started and its model call is under way
@@ -65,3 +124,9 @@ class RecoveryDsl:
     def _model_working_on_call(self, tenant_id: str) -> None:
         held = self._world.model.held(tenant_id)
         assert held == 1, f"the model is taking its time over {held} calls of {tenant_id}"
+
+
+def renewed(watch: SlotWatch, lease: float) -> bool:
+    """The slot's lease ended a whole lease after the clock's instant when it was looked at."""
+    left = watch.lease_left_seconds
+    return left is not None and abs(left - lease) <= _LEASE_PRECISION

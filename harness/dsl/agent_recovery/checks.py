@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from harness.drivers.agent_runs.contract import RUN_EVENTS, HeardKind
+from harness.dsl.agent_recovery.actions import renewed
 from harness.dsl.agent_recovery.state import RecoveryState
 from harness.dsl.agent_runs.clients import Clients
 from harness.dsl.common.evidence import attach, business_step, in_words
@@ -45,6 +46,38 @@ class RecoveryChecks:
                 f"run {client.request_id} of {name} went on {took:.2f}s after {killed.name} "
                 f"was killed; expected within {total}s (the {lease}s lease plus {slack}s)"
             )
+
+    def slot_held_throughout(self, name: str, minutes: int, times: int) -> None:
+        """Each time the clock moved a renewal period, the run's slot was renewed for a whole
+        lease, and the tenant had that one run in progress."""
+        assert self._state.slot_lease is not None, "the scenario states no slot lease"
+        lease, every = self._state.slot_lease
+        assert minutes * 60 == times * every, (
+            f"the scenario's arithmetic is off: {minutes} minutes are {minutes * 60 / every:g} "
+            f"renewals every {every:g} seconds, not {times}"
+        )
+        watch = self._state.slot_watch
+        self._state.slot_watch_examined = True
+        title = (
+            f"{name}'s run held its slot all through the {minutes} minutes, renewed {times} times"
+        )
+        with business_step(title, lambda: watch):
+            attach("the slot, each time the clock moved", [
+                {"after (s)": w.elapsed_seconds, "lease left (s)": w.lease_left_seconds,
+                 "runs in progress": w.runs_in_progress}
+                for w in watch
+            ])
+            for look in watch:
+                assert renewed(look, lease), (
+                    f"{look.elapsed_seconds:g}s into the step by the platform's clock, "
+                    f"{name}'s slot was not renewed: its lease had "
+                    f"{in_words(look.lease_left_seconds)}s left, not {lease:g}s"
+                )
+                assert look.runs_in_progress == 1, (
+                    f"{look.elapsed_seconds:g}s into the step, {name} had "
+                    f"{look.runs_in_progress} runs in progress, not 1"
+                )
+            assert len(watch) == times, f"{name}'s slot was renewed {len(watch)} times"
 
     def heard_every_event_once(self, name: str) -> None:
         """On each connection: the run's events in the order heard are numbered 1, 2, 3...

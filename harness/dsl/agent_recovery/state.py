@@ -4,9 +4,20 @@ it and how they answered their health checks while the store came back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.drivers.agent_recovery.contract import KilledWorker, Readiness
+
+
+@dataclass(frozen=True)
+class SlotWatch:
+    """One look at a working run's slot after the platform's clock moved: how far into the
+    watch, how long the slot's lease had left then (None: the tenant held no single slot), and
+    how many runs the tenant had in progress."""
+
+    elapsed_seconds: float
+    lease_left_seconds: float | None
+    runs_in_progress: int
 
 
 @dataclass
@@ -22,6 +33,11 @@ class RecoveryState:
     readiness: Readiness | None = None
     #: a Then judged the processes' health through the fault
     health_examined: bool = False
+    #: the slot lease and its renewal period the scenario states (seconds)
+    slot_lease: tuple[float, float] | None = None
+    #: each look at a working run's slot while the clock moved, and whether a Then judged them
+    slot_watch: list[SlotWatch] = field(default_factory=list)
+    slot_watch_examined: bool = False
 
     def leftovers(self) -> list[str]:
         found = []
@@ -29,6 +45,8 @@ class RecoveryState:
             found.append(
                 f"no Then examined the take-over of the run {self.killed.name} was executing"
             )
+        if self.slot_watch and not self.slot_watch_examined:
+            found.append("no Then examined how the working run's slot was renewed")
         if self.readiness is not None and self.readiness.premature and not self.health_examined:
             found.append(f"processes answered ready too early: {list(self.readiness.premature)}")
         return found
