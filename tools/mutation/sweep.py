@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         help="only judge the sessions already run again (after editing equivalent.toml)",
     )
     args = parser.parse_args(argv)
+    # SIGTERM takes Ctrl-C's path, so that every worker this sweep started is stopped with it.
+    signal.signal(signal.SIGTERM, _as_interrupt)
     known = guards()
     chosen = args.modules or list(known)
     unknown = [m for m in chosen if m not in known]
@@ -156,6 +160,7 @@ def _workers(workers: list[Clone], ports: list[int]) -> Iterator[None]:
             [sys.executable, "-m", "cosmic_ray.cli", "http-worker", "--port", str(port)],
             cwd=clone.path, env=clone.environment(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a group of its own: its mutant's run is stopped with it
         )
         for clone, port in zip(workers, ports, strict=True)
     ]
@@ -165,15 +170,24 @@ def _workers(workers: list[Clone], ports: list[int]) -> Iterator[None]:
         yield
     finally:
         for process in started:
-            process.terminate()
+            _signal_group(process, signal.SIGTERM)
         for process in started:
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=30)  # its behave run stops its services first
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 process.wait()
         for clone in workers:
             clone.reset()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+def _as_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _await_port(port: int, timeout: float = 30.0) -> None:
