@@ -224,4 +224,9 @@ def _count(session: Path, table: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("mutation sweep interrupted; its workers are stopped. The same command resumes it"
+              " while HEAD is unchanged.", file=sys.stderr)
+        sys.exit(130)
