@@ -3,6 +3,12 @@
 At-least-once from the stream (entries are acknowledged only after the insert), exactly-once in
 ClickHouse (ReplacingMergeTree on the event id, read with FINAL). Entries left pending by a sink
 that died are claimed by the next one after ``claim_idle``.
+
+With a dead-letter router (``apex.dlq``, the usage events' queue), a record ClickHouse refuses
+does not hold up the others: a batch that fails is inserted again one record at a time, and each
+record refused is retried with backoff, then set aside after its queue's deliveries, where the
+reconciliation finds it and an operator redrives it. ClickHouse not answering is an outage, not
+a refusal: the batch stays pending and the loop backs off.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from apex import keys
-from apex.streams import ConsumerGroup, LoopHealth, SupervisedLoops
+from apex.dlq import DeadLetterRouter, Unprocessable
+from apex.dlq.router import describe
+from apex.streams import ConsumerGroup, Delivery, LoopHealth, SupervisedLoops
 from apex.usage import UsageEvent
 
 _POLL = timedelta(milliseconds=200)
@@ -63,9 +72,11 @@ class AnalyticsSink:
         consumer: str = "sink-1",
         batch: int = 500,
         claim_idle: timedelta = timedelta(seconds=30),
+        dead_letters: DeadLetterRouter | None = None,
     ) -> None:
         self._clickhouse = clickhouse
         self._batch = batch
+        self._dead_letters = dead_letters
         self._group = ConsumerGroup(
             client, keys.USAGE_STREAM, keys.USAGE_SINK_GROUP, consumer, claim_idle=claim_idle
         )
@@ -78,10 +89,26 @@ class AnalyticsSink:
         deliveries = self._group.read(self._batch, block)
         if not deliveries:
             return 0
-        rows = [self._row(UsageEvent.decode(dict(d.fields))) for d in deliveries]
-        self._clickhouse.insert(keys.USAGE_EVENTS_TABLE, rows, _COLUMNS)
-        self._group.ack(*(d.entry_id for d in deliveries))
-        return len(rows)
+        router = self._dead_letters
+        if router is None:
+            rows = [self._row(UsageEvent.decode(dict(d.fields))) for d in deliveries]
+            self._clickhouse.insert(keys.USAGE_EVENTS_TABLE, rows, _COLUMNS)
+            self._group.ack(*(d.entry_id for d in deliveries))
+            return len(rows)
+        events = [
+            (delivery, event) for delivery in deliveries
+            if (event := self._readable(router, delivery)) is not None
+            and router.admit(self._group, delivery, event.tenant_id)
+        ]
+        if not events:
+            return 0
+        try:
+            self._insert(events)
+            return len(events)
+        except OperationalError:
+            raise  # ClickHouse did not answer: every record waits, none is to blame
+        except Exception:  # some record was refused: find which, one by one
+            return sum(self._insert_alone(router, delivery, event) for delivery, event in events)
 
     def run(self, stop: threading.Event, poll: timedelta = _POLL) -> None:
         """Drain until ``stop`` is set; a failed batch stays pending and is retried."""
@@ -93,6 +120,37 @@ class AnalyticsSink:
 
     def _iteration(self, _loop: str) -> None:
         self.drain_once(block=self._poll)
+
+    def _readable(self, router: DeadLetterRouter, delivery: Delivery) -> UsageEvent | None:
+        """The delivery's usage event; None (and set aside at once) if it cannot be read."""
+        try:
+            return UsageEvent.decode(dict(delivery.fields))
+        except Exception as exc:  # no sink will ever read it
+            router.failed(self._group, delivery, Unprocessable(describe(exc)), None)
+            return None
+
+    def _insert(self, events: list[tuple[Delivery, UsageEvent]]) -> None:
+        rows = [self._row(event) for _, event in events]
+        self._clickhouse.insert(keys.USAGE_EVENTS_TABLE, rows, _COLUMNS)
+        self._group.ack(*(delivery.entry_id for delivery, _ in events))
+        for delivery, _ in events:
+            self._dead_letters_succeeded(delivery)
+
+    def _insert_alone(
+        self, router: DeadLetterRouter, delivery: Delivery, event: UsageEvent
+    ) -> int:
+        try:
+            self._insert([(delivery, event)])
+            return 1
+        except OperationalError:
+            raise
+        except Exception as exc:  # this record is refused: retry, or set aside
+            router.failed(self._group, delivery, exc, event.tenant_id)
+            return 0
+
+    def _dead_letters_succeeded(self, delivery: Delivery) -> None:
+        if self._dead_letters is not None:
+            self._dead_letters.succeeded(delivery)
 
     @staticmethod
     def _row(event: UsageEvent) -> list[Any]:

@@ -19,7 +19,7 @@ from apex.analytics import AnalyticsQueries, AnalyticsSink, ClickHouseGateway
 from apex.billing import BillingLedger
 from apex.charges import Charges
 from apex.clock import Clock
-from apex.dlq import DeadLetterRouter, DeadLetters, QueueName
+from apex.dlq import DeadLetterRouter, DeadLetters, DeadLetterSettings, QueueName
 from apex.enforcement import TierEnforcer
 from apex.gateway.api_keys import ApiKeys
 from apex.outbox import UsageRelay
@@ -104,28 +104,36 @@ class AnalyticsWorker:
     """Runs the analytics sink in a background thread of this process (the only way to reach
     an in-process chDB); with a networked ClickHouse it can run anywhere. Given the platform's
     PostgreSQL DSN, it also relays the usage outbox to the stream (``apex.outbox``), as the
-    orchestration workers do: a platform run in-process has no worker process to do it."""
+    orchestration workers do: a platform run in-process has no worker process to do it; and
+    given dead-letter settings and a clock as well, a usage record ClickHouse refuses is
+    retried, then set aside in the dead-letter queue (``apex.dlq``)."""
 
     def __init__(
-        self, redis_url: str, clickhouse: Callable[[], Any], postgres_dsn: str | None = None
+        self, redis_url: str, clickhouse: Callable[[], Any], postgres_dsn: str | None = None,
+        *, dead_letters: DeadLetterSettings | None = None, clock: Clock | None = None,
     ) -> None:
         self._redis = redis_clients.connect(
             redis_url, timeout=_LONGEST_BLOCK + 1, connect_timeout=1
         )
         self.gateway = ClickHouseGateway(clickhouse)
         self.queries = AnalyticsQueries(self.gateway)
-        self._sink = AnalyticsSink(self._redis, self.gateway)
         self._sink_stop = threading.Event()
         self._sink_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._relay_thread: threading.Thread | None = None
         self._pool: ConnectionPool[Any] | None = None
+        router: DeadLetterRouter | None = None
         if postgres_dsn is not None:
             self._pool = ConnectionPool(
                 postgres_dsn, min_size=1, max_size=2, open=True, kwargs={"autocommit": True},
                 name="usage-relay",
             )
             relay = UsageRelay(self._pool, self._redis)
+            if dead_letters is not None and clock is not None:
+                # the usage queue is one stream for every deployment: no namespace matters
+                usage = dead_letters.queues(namespace="")[QueueName.USAGE]
+                store = DeadLetters(self._pool, self._redis, clock, {QueueName.USAGE: usage})
+                router = DeadLetterRouter(store, usage, clock)
 
             def relay_once(_loop: str) -> None:
                 if not relay.relay_once():
@@ -135,6 +143,7 @@ class AnalyticsWorker:
             self._relay_thread = threading.Thread(
                 target=loops.run, args=(self._stop,), name="usage-relay", daemon=True
             )
+        self._sink = AnalyticsSink(self._redis, self.gateway, dead_letters=router)
 
     def start(self) -> AnalyticsWorker:
         self.resume()

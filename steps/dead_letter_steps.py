@@ -56,6 +56,44 @@ def step_redrive_unfixed(context, name):
     context.dsl.dead_letters.redrive(name, 1)
 
 
+@given("the usage analytics refuses every record of {name}'s")
+def step_analytics_refuses(context, name):
+    context.dsl.dead_letters.analytics_refuses(name)
+
+
+@given("{name}'s usage record was set aside after {attempts:Count} failed attempts")
+def step_usage_set_aside(context, name, attempts):
+    context.dsl.dead_letters.usage_set_aside(name, attempts)
+
+
+@given("the usage analytics takes {name}'s records again")
+def step_analytics_accepts(context, name):
+    context.dsl.dead_letters.analytics_accepts(name)
+
+
+@when("the operator redrives every dead letter of the {queue}")
+def step_redrive_every(context, queue):
+    context.dsl.dead_letters.redrive_every(queue)
+
+
+@then("the operator's redrive sent {name}'s dead letter through")
+def step_redrive_sent(context, name):
+    context.dsl.dead_letter_checks.redrive_sent(name)
+
+
+@then(
+    "the reconciliation finds {name}'s {charge:Money} charge missing from the usage analytics,"
+    " its record in the dead-letter queue"
+)
+def step_reconciliation_names(context, name, charge):
+    context.dsl.dead_letter_checks.reconciliation_names(name, charge)
+
+
+@then("the reconciliation finds {name}'s ledger and usage analytics agreeing at {charge:Money}")
+def step_reconciliation_balanced(context, name, charge):
+    context.dsl.dead_letter_checks.reconciliation_balanced(name, charge)
+
+
 @when("{days:Count} days pass and the operator purges expired dead letters")
 def step_purge(context, days):
     context.dsl.dead_letters.purge_after(days)
@@ -69,9 +107,9 @@ def step_told_set_aside(context, name, attempts):
     context.dsl.dead_letter_checks.told_set_aside(name, attempts)
 
 
-@then("the dead-letter queue holds {name}'s run, set aside at the platform's current time:")
-def step_holds_run(context, name):
-    context.dsl.dead_letter_checks.holds_run(name, [row.as_dict() for row in context.table])
+@then("the dead-letter queue holds {name}'s {what}, set aside at the platform's current time:")
+def step_holds(context, name, what):
+    context.dsl.dead_letter_checks.holds(name, what, [row.as_dict() for row in context.table])
 
 
 @then(
@@ -88,6 +126,7 @@ def step_holds_nothing(context, name):
 
 
 @then("no job is left pending on the {queue} queue")
+@then("no record is left pending on the {queue} queue")
 def step_none_pending(context, queue):
     context.dsl.dead_letter_checks.none_pending(queue)
 

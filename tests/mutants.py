@@ -782,6 +782,7 @@ MUTANTS.update({
 
 import textwrap  # noqa: E402
 
+from apex.analytics import AnalyticsSink  # noqa: E402
 from apex.dlq import policy as dlq_policy  # noqa: E402
 from apex.dlq import router as dlq_router  # noqa: E402
 from apex.dlq import store as dlq_store  # noqa: E402
@@ -844,7 +845,18 @@ def dlq_letters_not_isolated() -> None:
     _patch_main_schema(_without_row_security("dead_letters"), "dead_letters' row security")
 
 
+def dlq_usage_refusals_dropped() -> None:
+    """The analytics sink acknowledges a usage record ClickHouse refused instead of retrying it
+    and setting it aside: the record is lost, and nothing tells the operator."""
+    _rewrite_method(
+        AnalyticsSink, "_insert_alone",
+        ("router.failed(self._group, delivery, exc, event.tenant_id)",
+         "self._group.ack(delivery.entry_id)"),
+    )
+
+
 MUTANTS.update({
+    "dlq_usage_refusals_dropped": dlq_usage_refusals_dropped,
     "dlq_one_delivery_too_many": dlq_one_delivery_too_many,
     "dlq_drops_instead_of_dead_lettering": dlq_drops_instead_of_dead_lettering,
     "dlq_redrive_not_idempotent": dlq_redrive_not_idempotent,

@@ -14,13 +14,12 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from apex import keys, validation
-from apex.analytics import ClickHouseGateway
 from apex.dlq.queues import QueueName
 from apex.dlq.records import State
 from apex.dlq.store import DeadLetters
@@ -28,6 +27,9 @@ from apex.errors import ServiceUnavailable
 from apex.money import dollars_to_micros
 from apex.tenancy.session import tenant_transaction
 from apex.usage import event_id
+
+if TYPE_CHECKING:  # the analytics sink dead-letters through this package: no import cycle
+    from apex.analytics import ClickHouseGateway
 
 log = logging.getLogger(__name__)
 

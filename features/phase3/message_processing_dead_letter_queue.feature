@@ -127,6 +127,44 @@ Feature: Message processing dead-letter queue
       And Acme has used 10 requests this billing period
       And Acme has no runs in progress
 
+  Rule: A usage record the analytics refuses is set aside, found by the reconciliation, and redriven once
+
+    A billed run's usage record goes to the usage analytics, which reviewers and finance read.
+    A record the analytics refuses (a change there that the record breaks) is attempted 3
+    times like any message, then set aside without holding up anyone else's. The customer's
+    report and bill are not affected. The operator's reconciliation of ledger and analytics
+    names the billed charge the analytics lacks and the dead letter holding its record; once
+    the analytics takes the record, a redrive of the usage events' dead letters brings the two
+    into agreement.
+
+    @scripted_llm @faults
+    Scenario: The usage analytics refuses Acme's usage record on every attempt
+      Given Acme is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And the usage analytics refuses every record of Acme's
+      When Acme asks for an AI-spend optimization
+      Then Acme is billed once for the run: $0.07038 of model cost plus 20%, $0.084456 in all
+      And the dead-letter queue holds Acme's usage record, set aside at the platform's current time:
+        | queue        | reason               | attempts | first error                          | last error                           |
+        | usage events | every attempt failed | 3        | a record the usage analytics refuses | a record the usage analytics refuses |
+      And no record is left pending on the usage events queue
+      And the usage analytics show nothing for Acme
+      And the reconciliation finds Acme's $0.084456 charge missing from the usage analytics, its record in the dead-letter queue
+
+    @scripted_llm @faults
+    Scenario: The operator redrives the usage events' dead letters once the analytics takes them again
+      Given Acme is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And Acme's usage record was set aside after 3 failed attempts
+      And the usage analytics takes Acme's records again
+      When the operator redrives every dead letter of the usage events
+      Then the operator's redrive sent Acme's dead letter through
+      And the billing ledger and the usage analytics both show one run for each tenant:
+        | tenant | charge    |
+        | Acme   | $0.084456 |
+      And the reconciliation finds Acme's ledger and usage analytics agreeing at $0.084456
+      And the dead-letter queue holds nothing of Acme's
+
   Rule: A dead letter is kept 14 days from when it was set aside, then purged
 
     @scripted_llm

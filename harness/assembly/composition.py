@@ -53,6 +53,7 @@ from harness.drivers.agent_runs.network import NetworkRunsDriver
 from harness.drivers.agent_runs.scripted_model import ScriptedModel
 from harness.drivers.agent_runs.stores import PlatformStores
 from harness.drivers.bundle import Drivers
+from harness.drivers.dead_letters.analytics import ConstraintRefusals
 from harness.drivers.dead_letters.operator import OperatorCommands
 from harness.drivers.tenant_config.accounts import AccountRecordsProbe
 from harness.drivers.tenant_config.backdoor import TenantStoresProbe
@@ -80,13 +81,16 @@ class _Closable(Protocol):
 C = TypeVar("C", bound=_Closable)
 
 
+#: why a run has no analytics refusals, where it has none (only a missing driver is looked up)
+_REFUSALS = {"analytics refusals": "the usage analytics is not the suite's own (external)"}
+
 class RunComposition:
     """One per run (environment.py). :meth:`drivers_for` gives a feature the drivers of the
     assembly it runs in; :meth:`close` stops everything, and is always safe."""
 
     def __init__(
         self, settings: SuiteSettings, services: Services, clock: PublishedClock, *,
-        start_sink: Callable[[Services], AnalyticsSink] = start_analytics_sink,
+        start_sink: Callable[[Services, PublishedClock], AnalyticsSink] = start_analytics_sink,
     ) -> None:
         self._settings = settings
         self._services = services
@@ -99,8 +103,9 @@ class RunComposition:
         self._stores: PlatformStores | None = None
         self._tenant_config: tuple[InProcessTenantConfigDriver, TenantStoresProbe] | None = None
         self.processes: PlatformProcesses | None = None
+        self._analytics_refusals: ConstraintRefusals | None = None
         try:
-            self.analytics_sink = start_sink(services)
+            self.analytics_sink = start_sink(services, clock)
             self._stack.callback(self.analytics_sink.close)
             app_dsn = services.postgres.app_dsn
             self._tiers = self._closing(InProcessTiersDriver(
@@ -158,20 +163,24 @@ class RunComposition:
             faults = self._closing(ProcessWorkerFaults(
                 self.processes, self._services.redis_url, self._namespace
             ))
-            missing = {"tenant configuration": _NO_NETWORK_TENANT_CONFIG}
+            missing = {"tenant configuration": _NO_NETWORK_TENANT_CONFIG, **_REFUSALS}
             store_faults = self._store_faults()
             if store_faults is None:
                 missing["store faults"] = _NO_STORE_CONTROL
             return Drivers(
                 assembly.value, self._clock, self._tiers, self._tiers_backdoor, network_runs,
                 network_model, missing=missing, worker_faults=faults, store_faults=store_faults,
-                dead_letters=self._closing(
-                    OperatorCommands(self.processes.settings(), self._clock)
-                ),
+                dead_letters=self._closing(OperatorCommands(
+                    self.processes.settings(), self._clock, self.analytics_sink.gateway
+                )),
+                analytics_refusals=self._refusals(),
             )
         tenant_config, probe = self._in_process_tenant_config()
         runs, model = self._in_process_runs() if agent_runs else (None, None)
-        missing = {"worker faults": _NO_WORKER_PROCESSES, "store faults": _NO_WORKER_PROCESSES}
+        missing = {
+            "worker faults": _NO_WORKER_PROCESSES, "store faults": _NO_WORKER_PROCESSES,
+            **_REFUSALS,
+        }
         if not agent_runs:
             missing["agent runs"] = "this @L3 feature runs no agent runs"
         return Drivers(
@@ -179,9 +188,21 @@ class RunComposition:
             tenant_config, probe, missing,
             dead_letters=self._closing(OperatorCommands.of_platform(
                 self._services.redis_url, self._services.postgres.app_dsn, self._namespace,
-                self._clock,
+                self._clock, self.analytics_sink.gateway,
             )),
+            analytics_refusals=self._refusals(),
         )
+
+    def _refusals(self) -> ConstraintRefusals | None:
+        """Only on analytics the suite started itself: a shared one is not the suite's to
+        change."""
+        if self._services.mode is ServiceMode.EXTERNAL:
+            return None
+        if self._analytics_refusals is None:
+            self._analytics_refusals = self._closing(
+                ConstraintRefusals(self.analytics_sink.gateway)
+            )
+        return self._analytics_refusals
 
     def _store_faults(self) -> StoreFaults | None:
         control = self._services.redis_control

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from harness.drivers.agent_recovery.contract import StoreFaults, WorkerFaults
 from harness.drivers.agent_runs.contract import AgentRunsDriver, ModelControl
 from harness.drivers.clock import TestClock
-from harness.drivers.dead_letters.contract import DeadLetterDesk
+from harness.drivers.dead_letters.contract import AnalyticsRefusals, DeadLetterDesk
 from harness.drivers.tenant_config.contract import StoreProbe, TenantConfigDriver
 from harness.drivers.tiers.contract import TiersBackDoor, TiersDriver
 
@@ -34,3 +34,5 @@ class Drivers:
     store_faults: StoreFaults | None = None
     #: the dead-letter queue's operator commands (message processing dead-letter queue)
     dead_letters: DeadLetterDesk | None = None
+    #: the usage analytics made to refuse a tenant's records (message processing DLQ)
+    analytics_refusals: AnalyticsRefusals | None = None

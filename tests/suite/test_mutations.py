@@ -493,19 +493,29 @@ _PURGES = {
 }
 #: Every scenario that sets a run aside; the one whose failure clears is not among them.
 _SETS_ASIDE = {_EVERY_ATTEMPT_FAILS, *_LISTINGS, _REDRIVEN_TWICE, _FAILS_AGAIN, *_PURGES}
+_USAGE_REFUSED = "The usage analytics refuses Acme's usage record on every attempt"
+_USAGE_REDRIVEN = (
+    "The operator redrives the usage events' dead letters once the analytics takes them again"
+)
+#: The scenarios that set a usage record aside.
+_SETS_USAGE_ASIDE = {_USAGE_REFUSED, _USAGE_REDRIVEN}
 
 #: The dead-letter feature (L4) under its mutants. No races: the scripted model fails the
 #: optimization call the same way on every attempt.
 DLQ_EXPECTED_RED = {
-    "dlq_one_delivery_too_many": _SETS_ASIDE,
-    "dlq_drops_instead_of_dead_lettering": _SETS_ASIDE,
+    "dlq_one_delivery_too_many": _SETS_ASIDE | _SETS_USAGE_ASIDE,
+    "dlq_drops_instead_of_dead_lettering": _SETS_ASIDE | _SETS_USAGE_ASIDE,
+    "dlq_usage_refusals_dropped": _SETS_USAGE_ASIDE,
     "dlq_redrive_not_idempotent": {_REDRIVEN_TWICE},
     # the first scenario is the first to set a run aside: until then there is nobody else's
-    "dlq_letters_not_isolated": (_SETS_ASIDE - {_EVERY_ATTEMPT_FAILS}) | {_CLEARS_ON_SECOND},
+    "dlq_letters_not_isolated": (
+        (_SETS_ASIDE - {_EVERY_ATTEMPT_FAILS}) | {_CLEARS_ON_SECOND} | _SETS_USAGE_ASIDE
+    ),
 }
 DLQ_EVIDENCE = {
     "dlq_one_delivery_too_many": "Acme's run was set aside after 4 attempts, expected 3",
     "dlq_drops_instead_of_dead_lettering": "the list shows 0 dead letters of Acme",
+    "dlq_usage_refusals_dropped": "the list shows 0 dead letters of Acme",
     "dlq_redrive_not_idempotent": "answered [[True], [True]] (sent through or not)",
     "dlq_letters_not_isolated": "has dead letters waiting: id",
 }

@@ -1,6 +1,8 @@
 """The dead-letter-queue contract: what an operator does with the messages the platform set
 aside, and how the queues stand. Implementation: ``operator.py`` (the platform's operator
-commands, ``python -m apex.dlq``, run on the platform's own settings and stores).
+commands, ``python -m apex.dlq``, run on the platform's own settings and stores); and the usage
+analytics made to refuse a tenant's records (``analytics.py``), the fault that sends usage
+records to the dead-letter queue.
 
 Queues and reasons are named in the feature's words here ("run jobs", "every attempt failed");
 the driver translates them to and from the platform's.
@@ -50,6 +52,25 @@ class Redrive:
     sent: bool
 
 
+@dataclass(frozen=True, slots=True)
+class MissingUsage:
+    """A billed charge whose usage record the analytics does not hold."""
+
+    amount_micros: int
+    #: the dead letter holding its usage record, if it was set aside
+    dead_letter: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    """The operator's reconciliation of one tenant's billing ledger and usage analytics."""
+
+    balanced: bool
+    ledger_micros: int
+    analytics_micros: int
+    missing: tuple[MissingUsage, ...]
+
+
 class DeadLetterDesk(Protocol):
     def attempts_per_queue(self) -> dict[Queue, int]:
         """How many deliveries each queue gives a message before setting it aside."""
@@ -73,3 +94,16 @@ class DeadLetterDesk(Protocol):
     def pending(self, queue: Queue) -> int:
         """Messages of the queue delivered to a consumer and not yet acknowledged."""
         ...
+
+    def reconcile(self, tenant_id: str) -> Reconciled:
+        """The reconciliation report of one tenant's ledger and analytics."""
+        ...
+
+
+class AnalyticsRefusals(Protocol):
+    """The run's usage analytics refusing a tenant's records, as a schema change there would
+    (a constraint its records break), and taking them again."""
+
+    def refuse(self, tenant_id: str) -> None: ...
+
+    def accept(self, tenant_id: str) -> None: ...

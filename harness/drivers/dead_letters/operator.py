@@ -15,14 +15,17 @@ import redis
 from psycopg_pool import ConnectionPool
 from pydantic import SecretStr
 
+from apex.analytics import ClickHouseGateway
 from apex.clock import Clock
 from apex.dlq import DeadLetters, QueueName, Reason, Reconciliation
-from apex.dlq.cli import DONE, Tools, main
+from apex.dlq.cli import DIFFERENCES, DONE, Tools, main
 from apex.errors import InvalidInput
 from apex.settings import PlatformSettings
 from harness.drivers.dead_letters.contract import (
     DeadLetter,
+    MissingUsage,
     Queue,
+    Reconciled,
     Redrive,
     SetAsideReason,
 )
@@ -36,7 +39,14 @@ _REDRIVEN = re.compile(r"^(\S+)  (already )?redriven to ")
 
 
 class OperatorCommands:
-    def __init__(self, settings: PlatformSettings, clock: Clock) -> None:
+    """``analytics``: the run's usage analytics, which the reconciliation reads. The command
+    builds its own ClickHouse client from a URL; an embedded, in-process chDB is reachable from
+    this process only, so the suite hands the command the run's own (as a test would)."""
+
+    def __init__(
+        self, settings: PlatformSettings, clock: Clock,
+        analytics: ClickHouseGateway | None = None,
+    ) -> None:
         self._settings = settings
         self._redis = redis.Redis.from_url(settings.redis_url.get_secret_value())
         self._pool: ConnectionPool[Any] = ConnectionPool(
@@ -45,21 +55,25 @@ class OperatorCommands:
         )
         self._queues = settings.dlq.queues(settings.namespace)
         dead_letters = DeadLetters(self._pool, self._redis, clock, self._queues)
-        self._tools = Tools(
-            dead_letters, settings.dlq.retention,
-            _no_reconciliation,
-        )
+
+        def reconciliation() -> Reconciliation:
+            if analytics is None:
+                raise InvalidInput("no usage analytics was given to reconcile against")
+            return Reconciliation(self._pool, analytics, dead_letters)
+
+        self._tools = Tools(dead_letters, settings.dlq.retention, reconciliation)
 
     @classmethod
     def of_platform(
-        cls, redis_url: str, postgres_dsn: str, namespace: str, clock: Clock
+        cls, redis_url: str, postgres_dsn: str, namespace: str, clock: Clock,
+        analytics: ClickHouseGateway | None = None,
     ) -> OperatorCommands:
         """For the platform run in the suite's process, on its default dead-letter settings."""
         settings = PlatformSettings(
             redis_url=SecretStr(redis_url), postgres_dsn=SecretStr(postgres_dsn),
             namespace=namespace,
         )
-        return cls(settings, clock)
+        return cls(settings, clock, analytics)
 
     def attempts_per_queue(self) -> dict[Queue, int]:
         return {q: self._queues[name].policy.max_deliveries for q, name in _QUEUES.items()}
@@ -97,14 +111,26 @@ class OperatorCommands:
         spec = self._queues[_QUEUES[queue]]
         return self._tools.dead_letters.stream.pending(spec.stream, spec.group)
 
+    def reconcile(self, tenant_id: str) -> Reconciled:
+        printed = self._run(["reconcile", "--tenant", tenant_id, "--json"], DIFFERENCES)
+        (tenant,) = json.loads(printed)["tenants"]
+        return Reconciled(
+            bool(tenant["balanced"]), int(tenant["ledger"]["amount_micros"]),
+            int(tenant["analytics"]["amount_micros"]),
+            tuple(
+                MissingUsage(int(m["amount_micros"]), m["dead_letter"])
+                for m in tenant["missing_from_analytics"]
+            ),
+        )
+
     def close(self) -> None:
         self._pool.close()
         self._redis.close()
 
-    def _run(self, argv: list[str]) -> str:
+    def _run(self, argv: list[str], *also_fine: int) -> str:
         out, err = io.StringIO(), io.StringIO()
         status = main(argv, tools=self._tools, out=out, err=err)
-        assert status == DONE, (
+        assert status in (DONE, *also_fine), (
             f"python -m apex.dlq {' '.join(argv)} exited {status}: {err.getvalue().strip()}"
         )
         return out.getvalue()
@@ -124,6 +150,3 @@ def _redrives(printed: str) -> list[Redrive]:
     found = [_REDRIVEN.match(line) for line in printed.splitlines()]
     return [Redrive(m.group(1), m.group(2) is None) for m in found if m]
 
-
-def _no_reconciliation() -> Reconciliation:
-    raise InvalidInput("the suite's operator commands do not reconcile (analytics is in-process)")

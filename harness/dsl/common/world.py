@@ -17,7 +17,7 @@ from harness.drivers.agent_recovery.contract import StoreFaults, WorkerFaults
 from harness.drivers.agent_runs.contract import AgentRunsDriver, ModelControl
 from harness.drivers.bundle import Drivers
 from harness.drivers.clock import TestClock
-from harness.drivers.dead_letters.contract import DeadLetterDesk
+from harness.drivers.dead_letters.contract import AnalyticsRefusals, DeadLetterDesk
 from harness.drivers.tenant_config.contract import StoreProbe, TenantConfigDriver
 from harness.drivers.tiers.contract import TiersBackDoor, TiersDriver
 from harness.dsl.common.aliases import Aliases
@@ -110,6 +110,10 @@ class World:
     @property
     def dead_letters(self) -> DeadLetterDesk:
         return self._need(self.drivers.dead_letters, "dead letters")
+
+    @property
+    def analytics_refusals(self) -> AnalyticsRefusals:
+        return self._need(self.drivers.analytics_refusals, "analytics refusals")
 
     @property
     def tenant_config(self) -> TenantConfigDriver:

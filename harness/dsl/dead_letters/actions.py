@@ -82,6 +82,39 @@ class DeadLetterDsl:
                 )
                 self._state.letters[client.name] = letter.id
 
+    def analytics_refuses(self, name: str) -> None:
+        """The usage analytics refuses every record of the tenant's, until the scenario ends
+        (or :meth:`analytics_accepts`)."""
+        tenant = self._world.aliases.known_tenant(name)
+        refusals = self._world.analytics_refusals
+        with business_step(f"the usage analytics refuses every record of {name}'s"):
+            self._world.add_cleanup(refusals.accept, tenant)
+            refusals.refuse(tenant)
+
+    def analytics_accepts(self, name: str) -> None:
+        tenant = self._world.aliases.known_tenant(name)
+        with business_step(f"the usage analytics takes {name}'s records again"):
+            self._world.analytics_refusals.accept(tenant)
+
+    def usage_set_aside(self, name: str, attempts: int) -> None:
+        """The tenant's run is billed while the usage analytics refuses its records: the run's
+        usage record is found in the dead-letter queue after its attempts."""
+        client = self._clients(name)
+        with business_step(f"{name}'s usage record was set aside after {attempts} attempts",
+                           client.seen):
+            self.analytics_refuses(name)
+            AgentRunsDsl(self._world).ask_for_optimization(name)
+            ending = client.outcome()
+            assert ending is not None and ending.kind is HeardKind.RESULT, (
+                f"{name}'s run {client.request_id} did not end with its report: {in_words(ending)}"
+            )
+            letter = self.letter_of(name, waiting=True)
+            assert (letter.queue, letter.attempts) == (Queue.USAGE_EVENTS, attempts), (
+                f"{name}'s dead letter is of the {letter.queue} queue after {letter.attempts} "
+                f"attempts, expected the usage events after {attempts}"
+            )
+            self._state.letters[name] = letter.id
+
     # -- When -------------------------------------------------------------------------------
 
     def operator_lists(self, which: str) -> None:
@@ -107,6 +140,12 @@ class DeadLetterDsl:
         with business_step(title, lambda: self._state.redrives):
             for _ in range(times):
                 self._state.redrives.append(self._world.dead_letters.redrive(entry))
+
+    def redrive_every(self, queue: str) -> None:
+        chosen = queue_named(queue)
+        title = f"the operator redrives every dead letter of the {queue}"
+        with business_step(title, lambda: self._state.redrives):
+            self._state.redrives.append(self._world.dead_letters.redrive_all(chosen))
 
     def purge_after(self, days: int) -> None:
         clock = self._world.clock  # it moves forward only, as the billing scenarios move it

@@ -7,7 +7,13 @@ from __future__ import annotations
 import re
 
 from harness.drivers.agent_runs.contract import FailureReason
-from harness.drivers.dead_letters.contract import DeadLetter, SetAsideReason
+from harness.drivers.dead_letters.contract import (
+    DeadLetter,
+    MissingUsage,
+    Reconciled,
+    Redrive,
+    SetAsideReason,
+)
 from harness.dsl.agent_runs.checks import failed_uncharged
 from harness.dsl.agent_runs.clients import Clients
 from harness.dsl.common.evidence import business_step, in_words
@@ -19,10 +25,17 @@ from harness.dsl.dead_letters.actions import (
     queue_named,
 )
 from harness.dsl.dead_letters.state import DeadLetterState
+from harness.money import format_dollars
 from harness.waiting import eventually
 
 #: The errors the feature names, and what the platform's record of such an error must say.
-_ERRORS = {"a character no record can store": "NUL"}
+_ERRORS = {
+    "a character no record can store": "NUL",
+    # ClickHouse's error for a row that breaks a constraint of its table
+    "a record the usage analytics refuses": "VIOLATED_CONSTRAINT",
+}
+#: What the feature calls the message a tenant's dead letter holds.
+_HELD = ("run", "usage record")
 
 
 def listing_words(what: str) -> tuple[list[str], bool]:
@@ -61,11 +74,12 @@ class DeadLetterChecks:
                 (f"each of its {attempts} attempts", "not been charged", "does not count"),
             )
 
-    def holds_run(self, name: str, rows: list[dict[str, str]]) -> None:
+    def holds(self, name: str, what: str, rows: list[dict[str, str]]) -> None:
+        assert what in _HELD, f"a dead letter holds a {what!r}? known: {_HELD}"
         (row,) = rows
         letter = self._dsl.letter_of(name, waiting=True)
         now = self._world.clock.now()
-        with business_step(f"the dead-letter queue holds {name}'s run", lambda: letter):
+        with business_step(f"the dead-letter queue holds {name}'s {what}", lambda: letter):
             shown = {
                 "queue": letter.queue, "reason": letter.reason, "attempts": letter.attempts,
             }
@@ -80,7 +94,7 @@ class DeadLetterChecks:
                     f"{name}'s dead letter's {column} is {error!r}, not {row[column]}"
                 )
             assert letter.entered_at == now, (
-                f"{name}'s run was set aside at {letter.entered_at.isoformat()}; the platform's "
+                f"{name}'s {what} was set aside at {letter.entered_at.isoformat()}; the platform's "
                 f"clock says {now.isoformat()}"
             )
 
@@ -171,3 +185,63 @@ class DeadLetterChecks:
 
     def _assert_settled(self) -> None:
         assert self._world.agent_runs.runs_settled(), "runs are still queued or executing"
+
+    # -- the reconciliation -------------------------------------------------------------------
+
+    def reconciliation_names(self, name: str, charge: int) -> None:
+        """The operator's reconciliation finds the charge missing from the analytics, and
+        knows the dead letter holding its usage record."""
+        tenant = self._world.aliases.known_tenant(name)
+        letter = self._dsl.letter_of(name, waiting=True)
+        found = self._world.dead_letters.reconcile(tenant)
+        title = f"the reconciliation names {name}'s {format_dollars(charge)} charge as missing"
+        with business_step(title, lambda: found):
+            wanted = (MissingUsage(charge, letter.id),)
+            assert not found.balanced and found.missing == wanted, (
+                f"the reconciliation of {name} found missing {in_words(found.missing)}, "
+                f"expected {in_words(wanted)} (the charge, held by dead letter {letter.id})"
+            )
+            assert (found.ledger_micros, found.analytics_micros) == (charge, 0), (
+                f"the reconciliation of {name} shows the ledger at "
+                f"{format_dollars(found.ledger_micros)} and the analytics at "
+                f"{format_dollars(found.analytics_micros)}; expected {format_dollars(charge)} "
+                "and $0"
+            )
+
+    def reconciliation_balanced(self, name: str, charge: int) -> None:
+        tenant = self._world.aliases.known_tenant(name)
+
+        def balanced() -> Reconciled:
+            found = self._world.dead_letters.reconcile(tenant)
+            assert found.balanced and not found.missing, (
+                f"the reconciliation of {name} differs: missing {in_words(found.missing)}, "
+                f"ledger {format_dollars(found.ledger_micros)}, analytics "
+                f"{format_dollars(found.analytics_micros)}"
+            )
+            return found
+
+        found = eventually(balanced, timeout=self._world.eventually_timeout,
+                           what=f"the reconciliation of {name} balanced")
+        title = f"the reconciliation finds {name}'s ledger and analytics both at " + (
+            format_dollars(charge)
+        )
+        with business_step(title, lambda: found):
+            assert (found.ledger_micros, found.analytics_micros) == (charge, charge), (
+                f"the reconciliation of {name} balances at ledger "
+                f"{format_dollars(found.ledger_micros)}, analytics "
+                f"{format_dollars(found.analytics_micros)}; expected {format_dollars(charge)}"
+            )
+
+    def redrive_sent(self, name: str) -> None:
+        self._state.examined_redrives = True
+        answers = self._state.redrives
+        entry = self._state.letters.get(name)
+        title = f"the operator's redrive sent {name}'s dead letter through"
+        with business_step(title, lambda: answers):
+            assert entry is not None, f"nothing of {name}'s was set aside in this scenario"
+            assert answers, "the operator redrove nothing"
+            mine = [r for r in answers[-1] if r.id == entry]
+            assert mine == [Redrive(entry, True)], (
+                f"the redrive answered {in_words(mine)} for {name}'s dead letter {entry}, "
+                "expected it sent through once"
+            )

@@ -8,13 +8,11 @@ import json
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import psycopg
 import pytest
 from websockets.sync.client import connect
 
-from apex.analytics import AnalyticsQueries, ClickHouseGateway
 from apex.gateway import protocol
 from apex.gateway.protocol import ErrorCode, ProtocolError, ResumeRun, StartRun
 from harness.assembly import Assembly, RunComposition
@@ -27,10 +25,10 @@ from harness.drivers.agent_runs.contract import (
 from harness.drivers.agent_runs.network import WebSocketTransport
 from harness.drivers.bundle import Drivers
 from harness.services import Services
-from harness.services.analytics_sink import AnalyticsSink
 from harness.services.clock import PublishedClock
 from harness.services.platform_processes import PlatformProcess
 from harness.settings import SuiteSettings
+from tests.sinks import queries_only
 
 #: Far from today, so a process reading the system clock instead of the suite's would show.
 CLOCK_START = datetime(2031, 1, 15, 9, 0, tzinfo=UTC)
@@ -84,13 +82,6 @@ def test_a_run_event_has_the_same_id_every_time_it_is_sent() -> None:
 
 @pytest.fixture(scope="module")
 def l4(services: Services) -> Iterator[RunComposition]:
-    # Queries only, no sink: usage events stay in this test's Redis stream, so the shared
-    # in-process ClickHouse (one chDB engine per process) is left as other tests expect.
-    def queries_only(running: Services) -> AnalyticsSink:
-        queries = AnalyticsQueries(ClickHouseGateway(running.clickhouse))
-        sink: AnalyticsSink = SimpleNamespace(queries=queries, close=lambda: None)  # type: ignore[assignment]
-        return sink
-
     run = RunComposition(
         SuiteSettings.load({"services": "embedded"}), services, PublishedClock(CLOCK_START),
         start_sink=queries_only,

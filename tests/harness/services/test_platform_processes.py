@@ -8,31 +8,23 @@ from __future__ import annotations
 import os
 import socket
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import psutil
 import pytest
 
-from apex.analytics import AnalyticsQueries, ClickHouseGateway
 from harness.assembly import Assembly, RunComposition
 from harness.errors import ServiceStartError
 from harness.services import Services
 from harness.services import platform_processes as processes
-from harness.services.analytics_sink import AnalyticsSink
 from harness.services.clock import PublishedClock
 from harness.settings import SuiteSettings
+from tests.sinks import queries_only
 
 L3_FEATURE = ["phase1", "L3", "mrr:347000"]
 L4_FEATURE = ["phase1", "L4", "mrr:200000"]
 
 
 def composition(services: Services) -> RunComposition:
-    # Queries only, no sink: the shared in-process ClickHouse is left as other tests expect.
-    def queries_only(running: Services) -> AnalyticsSink:
-        queries = AnalyticsQueries(ClickHouseGateway(running.clickhouse))
-        sink: AnalyticsSink = SimpleNamespace(queries=queries, close=lambda: None)  # type: ignore[assignment]
-        return sink
-
     clock = PublishedClock(datetime(2026, 11, 3, 9, 0, tzinfo=UTC))
     settings = SuiteSettings.load({"services": "embedded"})
     return RunComposition(settings, services, clock, start_sink=queries_only)
