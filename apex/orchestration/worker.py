@@ -204,7 +204,7 @@ class LeaseKeeper:
                 if renewed is None or now - renewed >= every:
                     enforcer.renew(self._job.tenant_id, self._job.run_id)
                     renewed = now
-            except Exception as exc:
+            except Exception as exc:  # a keeper that dies would lose the run its slot
                 log.warning("lease of run %s not renewed (%s); retrying", self._job.run_id, exc)
             if self._stop.wait(look):
                 return

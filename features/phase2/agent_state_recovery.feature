@@ -161,6 +161,7 @@ Feature: Agent state recovery
       When Acme makes 2 requests
       Then the first request is admitted
       And the second request is refused because the monthly quota is used, offering the early tier
+      And Acme has 1 run in progress
       And once the model answers, Acme receives the complete report
       And Acme has used 100 requests this billing period
 
