@@ -30,6 +30,14 @@ def step_slot_held_throughout(context, name, minutes, times):
     context.dsl.recovery_checks.slot_held_throughout(name, minutes, times)
 
 
+@when(
+    "the worker running {name}'s run is killed during the {agent} step, the client's connection"
+    " dropping with it, and the client reconnects at once"
+)
+def step_worker_killed_client_back(context, name, agent):
+    context.dsl.recovery.worker_killed_client_back(name, agent)
+
+
 @when("the worker running {name}'s run is killed during the {agent} step")
 def step_worker_killed(context, name, agent):
     context.dsl.recovery.worker_killed_during(name, agent)

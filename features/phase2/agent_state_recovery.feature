@@ -58,6 +58,29 @@ Feature: Agent state recovery
       And Acme has used 1 request this billing period
       And Acme has no runs in progress
 
+    @scripted_llm @faults
+    Scenario: The client's connection drops with the worker, and the client comes back during the take-over
+      Given Acme is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And the model takes its time over Acme's optimization call
+      When the worker running Acme's run is killed during the optimization step, the client's connection dropping with it, and the client reconnects at once
+      Then Acme is told the run is still in progress
+      And another worker takes Acme's run over within 4 seconds of the kill: the 2-second lease plus 2 seconds
+      And Acme receives the complete report, after progress from each agent in this order:
+        | agent         | model  | cost     |
+        | triage        | small  | $0.00018 |
+        | data analysis | medium | $0.0081  |
+        | optimization  | large  | $0.054   |
+        | report        | medium | $0.0081  |
+      And the model was asked on Acme's behalf:
+        | agent         | times |
+        | triage        | 1     |
+        | data analysis | 1     |
+        | optimization  | 2     |
+        | report        | 1     |
+      And Acme is billed once for the run: $0.07038 of model cost plus 20%, $0.084456 in all
+      And Acme has no runs in progress
+
   Rule: A live worker keeps its run's slot however long the run takes
 
     A run in progress holds one of its tier's runs at once. The slot is leased on the

@@ -13,10 +13,11 @@ import time
 from contextlib import suppress
 from datetime import datetime, timedelta
 
-from harness.drivers.agent_runs.contract import RUN_EVENTS, Heard
+from harness.drivers.agent_runs.contract import RUN_EVENTS, Heard, HeardKind
 from harness.dsl.agent_recovery.state import RecoveryState, SlotWatch
 from harness.dsl.agent_runs.actions import AgentRunsDsl
-from harness.dsl.agent_runs.clients import Clients, ending_of, progress_of
+from harness.dsl.agent_runs.clients import Clients, ending_of, kind_is, progress_of
+from harness.dsl.agent_runs.state import Connection
 from harness.dsl.common.evidence import business_step
 from harness.dsl.common.world import World
 from harness.errors import NotSatisfied
@@ -98,28 +99,59 @@ class RecoveryDsl:
         (held by the scripted model), the worker executing it is killed without warning; the
         client listens on until the run ends."""
         client = self._clients(name)
-        faults = self._world.worker_faults
         title = f"the worker running {name}'s run is killed during the {agent} step"
         with business_step(title, client.seen):
-            connection = self._clients.connect(client)
-            self._clients.start(client, connection)
-            self._clients.receive_until(client, connection, progress_of(agent, "started"))
-            eventually(
-                lambda: self._model_working_on_call(client.tenant_id),
-                timeout=self._world.eventually_timeout, what=f"the model working on {agent}",
-            )
-            killed = faults.kill_worker_running(client.tenant_id)
-            self._world.add_cleanup(faults.restart, killed.name)
-            self._state.killed = killed
-            # The call the dead worker was waiting on is answered, to nobody.
-            AgentRunsDsl(self._world).release_held_call(name)
+            connection = self._kill_worker_during(name, agent)
+            self._listen_through_take_over(name, connection)
 
-            def next_event(heard: Heard) -> bool:
-                return heard.request_id == client.request_id and heard.kind in RUN_EVENTS
+    def worker_killed_client_back(self, name: str, agent: str) -> None:
+        """As :meth:`worker_killed_during`, the client's connection dropping at the same moment;
+        the client reconnects at once, while the run waits for another worker, and resumes its
+        request from the last event it heard."""
+        client = self._clients(name)
+        title = (
+            f"the worker running {name}'s run is killed during the {agent} step, {name}'s "
+            "connection dropping with it; it reconnects at once"
+        )
+        with business_step(title, client.seen):
+            first = self._kill_worker_during(name, agent)
+            first.channel.drop()
+            last_heard = max((event.seq or 0 for event in client.run_events(first)), default=0)
+            second = self._clients.connect(client)
+            assert client.request_id is not None
+            second.channel.resume(client.request_id, last_heard)
+            client.state = self._clients.receive_until(client, second, kind_is(HeardKind.STATE))
+            self._listen_through_take_over(name, second)
 
-            self._clients.receive_until(client, connection, next_event)
-            self._state.resumed_at = time.monotonic()
-            self._clients.receive_until(client, connection, ending_of(client))
+    def _kill_worker_during(self, name: str, agent: str) -> Connection:
+        """``name`` asks for a run; once ``agent``'s model call is under way (held by the
+        scripted model), the worker executing it is killed; the held call is then answered,
+        to nobody. The client's connection."""
+        client = self._clients(name)
+        faults = self._world.worker_faults
+        connection = self._clients.connect(client)
+        self._clients.start(client, connection)
+        self._clients.receive_until(client, connection, progress_of(agent, "started"))
+        eventually(
+            lambda: self._model_working_on_call(client.tenant_id),
+            timeout=self._world.eventually_timeout, what=f"the model working on {agent}",
+        )
+        killed = faults.kill_worker_running(client.tenant_id)
+        self._world.add_cleanup(faults.restart, killed.name)
+        self._state.killed = killed
+        AgentRunsDsl(self._world).release_held_call(name)
+        return connection
+
+    def _listen_through_take_over(self, name: str, connection: Connection) -> None:
+        """Until the run ends, noting when its first event after the kill arrived."""
+        client = self._clients(name)
+
+        def next_event(heard: Heard) -> bool:
+            return heard.request_id == client.request_id and heard.kind in RUN_EVENTS
+
+        self._clients.receive_until(client, connection, next_event)
+        self._state.resumed_at = time.monotonic()
+        self._clients.receive_until(client, connection, ending_of(client))
 
     def _model_working_on_call(self, tenant_id: str) -> None:
         held = self._world.model.held(tenant_id)
