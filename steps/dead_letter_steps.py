@@ -23,6 +23,20 @@ def step_unstorable_first(context, name, agent):
     context.dsl.agent_runs.model_answer_unstorable(name, agent, always=False)
 
 
+@given("the model answers {name}'s {agent} calls in turn:")
+def step_answers_in_turn(context, name, agent):
+    rows = [row.as_dict() for row in context.table]
+    context.dsl.agent_runs.model_answers_in_turn(name, agent, rows)
+
+
+@when(
+    "{name} asks for an AI-spend optimization, and the worker running it is killed while the"
+    " model takes its time"
+)
+def step_worker_killed_mid_attempt(context, name):
+    context.dsl.dead_letters.worker_killed_while_model_works(name)
+
+
 @given("the model's answers to {name}'s {agent} call can be stored again")
 def step_storable_again(context, name, agent):
     context.dsl.agent_runs.model_answer_storable(name, agent)

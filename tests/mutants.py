@@ -845,6 +845,16 @@ def dlq_letters_not_isolated() -> None:
     _patch_main_schema(_without_row_security("dead_letters"), "dead_letters' row security")
 
 
+def dlq_dead_workers_attempt_not_counted() -> None:
+    """A delivery whose worker died is not counted as an attempt: the next worker to receive
+    the message after its last allowed delivery runs it once more instead of setting it aside
+    (the lazy receive count the feature names)."""
+    _rewrite_method(
+        dlq_policy.DeliveryPolicy, "exhausted",
+        ("return deliveries > self.max_deliveries", "return False"),
+    )
+
+
 def dlq_usage_refusals_dropped() -> None:
     """The analytics sink acknowledges a usage record ClickHouse refused instead of retrying it
     and setting it aside: the record is lost, and nothing tells the operator."""
@@ -857,6 +867,7 @@ def dlq_usage_refusals_dropped() -> None:
 
 MUTANTS.update({
     "dlq_usage_refusals_dropped": dlq_usage_refusals_dropped,
+    "dlq_dead_workers_attempt_not_counted": dlq_dead_workers_attempt_not_counted,
     "dlq_one_delivery_too_many": dlq_one_delivery_too_many,
     "dlq_drops_instead_of_dead_lettering": dlq_drops_instead_of_dead_lettering,
     "dlq_redrive_not_idempotent": dlq_redrive_not_idempotent,

@@ -48,6 +48,35 @@ Feature: Message processing dead-letter queue
       And Acme has used 10 requests this billing period
       And Acme has no runs in progress
 
+  Rule: A worker that dies during an attempt has used it up
+
+    The run is not attempted a fourth time: the next worker to receive it sees its 3 attempts
+    made, and sets it aside without running it.
+
+    @scripted_llm @faults
+    Scenario: The worker running Acme's third and last attempt dies
+      Given Acme is on the mid tier with 10 of its 10,000 monthly requests used
+      And the model answers Acme's optimization calls in turn:
+        | call  | answer                                |
+        | 1st   | holds a character no record can store |
+        | 2nd   | holds a character no record can store |
+        | 3rd   | takes its time                        |
+        | later | holds a character no record can store |
+      When Acme asks for an AI-spend optimization, and the worker running it is killed while the model takes its time
+      Then Acme is told its run failed on an internal error on each of its 3 attempts, and that it was not charged
+      And the model was asked on Acme's behalf:
+        | agent         | times |
+        | triage        | 1     |
+        | data analysis | 1     |
+        | optimization  | 3     |
+      And the dead-letter queue holds Acme's run, set aside at the platform's current time:
+        | queue    | reason               | attempts | first error                     | last error                            |
+        | run jobs | every attempt failed | 3        | a character no record can store | its worker stopped during the attempt |
+      And no job is left pending on the run jobs queue
+      And Acme has been charged nothing
+      And Acme has used 10 requests this billing period
+      And Acme has no runs in progress
+
   Rule: A failure that clears before the last attempt costs the customer nothing extra
 
     @scripted_llm

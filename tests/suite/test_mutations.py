@@ -503,8 +503,11 @@ _PURGES = {
     " and after the 14 days"
     for n, days in ((1, 13), (2, 15))
 }
+_LAST_ATTEMPT_DIES = "The worker running Acme's third and last attempt dies"
 #: Every scenario that sets a run aside; the one whose failure clears is not among them.
-_SETS_ASIDE = {_EVERY_ATTEMPT_FAILS, *_LISTINGS, _REDRIVEN_TWICE, _FAILS_AGAIN, *_PURGES}
+_SETS_ASIDE = {
+    _EVERY_ATTEMPT_FAILS, _LAST_ATTEMPT_DIES, *_LISTINGS, _REDRIVEN_TWICE, _FAILS_AGAIN, *_PURGES,
+}
 _USAGE_REFUSED = "The usage analytics refuses Acme's usage record on every attempt"
 _USAGE_REDRIVEN = (
     "The operator redrives the usage events' dead letters once the analytics takes them again"
@@ -518,6 +521,7 @@ DLQ_EXPECTED_RED = {
     "dlq_one_delivery_too_many": _SETS_ASIDE | _SETS_USAGE_ASIDE,
     "dlq_drops_instead_of_dead_lettering": _SETS_ASIDE | _SETS_USAGE_ASIDE,
     "dlq_usage_refusals_dropped": _SETS_USAGE_ASIDE,
+    "dlq_dead_workers_attempt_not_counted": {_LAST_ATTEMPT_DIES},
     "dlq_redrive_not_idempotent": {_REDRIVEN_TWICE},
     # the first scenario is the first to set a run aside: until then there is nobody else's
     "dlq_letters_not_isolated": (
@@ -528,6 +532,8 @@ DLQ_EVIDENCE = {
     "dlq_one_delivery_too_many": "Acme's run was set aside after 4 attempts, expected 3",
     "dlq_drops_instead_of_dead_lettering": "the list shows 0 dead letters of Acme",
     "dlq_usage_refusals_dropped": "the list shows 0 dead letters of Acme",
+    # the next worker ran the run a fourth time instead of setting it aside
+    "dlq_dead_workers_attempt_not_counted": "on each of its 4 attempts",
     "dlq_redrive_not_idempotent": "answered [[True], [True]] (sent through or not)",
     "dlq_letters_not_isolated": "has dead letters waiting: id",
 }

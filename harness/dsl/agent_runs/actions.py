@@ -127,6 +127,33 @@ class AgentRunsDsl:
         which = "every answer" if always else "the first answer"
         self._program(name, steps, f"{which} to {name}'s {agent} call holds a NUL character")
 
+    def model_answers_in_turn(self, name: str, agent: str, rows: list[dict[str, str]]) -> None:
+        """The agent's calls answered in turn, as the rows say ("1st", "2nd"... then "later",
+        for every call after them): plainly, with a character no record can store, or held
+        until the scenario releases the call."""
+        pipeline = self._world.agent_runs.pipeline()
+        assert agent in pipeline, f"no agent {agent!r}; the pipeline is {pipeline}"
+        index = pipeline.index(agent)
+        steps = list(self._state.scripts.get(name) or [_ANY_ANSWER])
+        steps += [steps[-1]] * (len(pipeline) - len(steps))
+        plain = steps[index]
+        assert isinstance(plain, Answer), f"the {agent} call is scripted to fail already"
+        calls = [row["call"] for row in rows]
+        expected = [_ordinal(n) for n in range(1, len(rows))] + ["later"]
+        assert calls == expected, f"the calls are listed as {calls}, expected {expected}"
+        answers = {
+            "is plain": plain,
+            "holds a character no record can store": replace(plain, content=_UNSTORABLE),
+            "takes its time": replace(plain, hold=self._gate(name)),
+        }
+        in_turn: list[Answer | Outage] = []
+        for row in rows:
+            assert row["answer"] in answers, (
+                f"the model cannot answer {row['answer']!r}; known: {list(answers)}"
+            )
+            in_turn.append(answers[row["answer"]])
+        self._program(name, [*steps[:index], *in_turn], f"{name}'s {agent} calls answered in turn")
+
     def model_answer_storable(self, name: str, agent: str) -> None:
         """The agent's call is answered as scripted again, without the unstorable character
         (the script starts over: the calls are alike but for their text)."""
@@ -328,3 +355,9 @@ class AgentRunsDsl:
     def _release(self, name: str) -> None:
         if self._world.has_scripted_model and name in self._state.scripts:
             self._world.model.release(self._gate(name))
+
+
+def _ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th... (the calls of a scripted agent, as a feature counts them)."""
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(number if number < 20 else number % 10, "th")
+    return f"{number}{suffix}"

@@ -135,6 +135,31 @@ class DeadLetterDsl:
                 )
             self._state.listed, self._state.listed_what = listed, which
 
+    def worker_killed_while_model_works(self, name: str) -> None:
+        """The tenant asks for a run; once the model takes its time over one of the run's calls
+        (the attempt the model's script holds), the worker running it is killed; the client
+        listens until the run ends, however many attempts that takes."""
+        client = self._clients(name)
+        faults = self._world.worker_faults
+        title = (
+            f"{name} asks for an AI-spend optimization; the worker running it is killed while "
+            "the model takes its time"
+        )
+        with business_step(title, client.seen):
+            connection = self._clients.connect(client)
+            self._clients.start(client, connection)
+
+            def model_working() -> None:
+                held = self._world.model.held(client.tenant_id)
+                assert held == 1, f"the model is taking its time over {held} calls"
+
+            eventually(model_working, timeout=SET_ASIDE_TIMEOUT, what="the model taking its time")
+            killed = faults.kill_worker_running(client.tenant_id)
+            self._world.add_cleanup(faults.restart, killed.name)
+            AgentRunsDsl(self._world).release_held_call(name)  # answered, to nobody
+            # the next attempt waits for the dead worker's job lease to run out
+            self._receive_ending(name, connection, SET_ASIDE_TIMEOUT + faults.job_lease_seconds)
+
     def redrive(self, name: str, times: int) -> None:
         entry = self._letter_id(name)
         title = f"the operator redrives {name}'s dead letter {entry}, {times} times"
@@ -190,11 +215,13 @@ class DeadLetterDsl:
         assert name in self._state.letters, f"no run of {name}'s was set aside in this scenario"
         return self._state.letters[name]
 
-    def _receive_ending(self, name: str, connection: Connection) -> None:
+    def _receive_ending(
+        self, name: str, connection: Connection, timeout: float = SET_ASIDE_TIMEOUT
+    ) -> None:
         client = self._clients(name)
         eventually(
             lambda: self._clients.receive_until(client, connection, ending_of(client)),
-            timeout=SET_ASIDE_TIMEOUT, what=f"the end of {name}'s run",
+            timeout=timeout, what=f"the end of {name}'s run",
         )
 
     def _receive_until_result(self, name: str, connection: Connection) -> None:

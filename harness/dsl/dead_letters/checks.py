@@ -33,6 +33,8 @@ _ERRORS = {
     "a character no record can store": "NUL",
     # ClickHouse's error for a row that breaks a constraint of its table
     "a record the usage analytics refuses": "VIOLATED_CONSTRAINT",
+    # the platform's note for a delivery that ended without an error
+    "its worker stopped during the attempt": "the consumer stopped during the delivery",
 }
 #: What the feature calls the message a tenant's dead letter holds.
 _HELD = ("run", "usage record")
