@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from harness.drivers.agent_runs.contract import RUN_EVENTS, Heard, HeardKind
 from harness.dsl.agent_recovery.state import RecoveryState, SlotWatch
 from harness.dsl.agent_runs.actions import AgentRunsDsl
-from harness.dsl.agent_runs.clients import Clients, ending_of, kind_is, progress_of
+from harness.dsl.agent_runs.clients import Clients, ending_of, kind_is
 from harness.dsl.agent_runs.state import Connection
 from harness.dsl.common.evidence import business_step
 from harness.dsl.common.world import World
@@ -63,13 +63,7 @@ class RecoveryDsl:
         client = self._clients(name)
         title = f"{name}'s {agent} step takes {minutes} minutes by the platform's clock"
         with business_step(title, lambda: {"heard": client.seen(), "slot": self._state.slot_watch}):
-            connection = self._clients.connect(client)
-            self._clients.start(client, connection)
-            self._clients.receive_until(client, connection, progress_of(agent, "started"))
-            eventually(
-                lambda: self._model_working_on_call(client.tenant_id),
-                timeout=self._world.eventually_timeout, what=f"the model working on {agent}",
-            )
+            connection = AgentRunsDsl(self._world).start_run_until_model_works_on(name, agent)
             for move in range(1, round(minutes * 60 / every) + 1):
                 now = self._world.clock.advance(timedelta(seconds=every))
                 watch = self._watch_slot(client.tenant_id, now, move * every, lease)
@@ -129,17 +123,12 @@ class RecoveryDsl:
         to nobody. The client's connection."""
         client = self._clients(name)
         faults = self._world.worker_faults
-        connection = self._clients.connect(client)
-        self._clients.start(client, connection)
-        self._clients.receive_until(client, connection, progress_of(agent, "started"))
-        eventually(
-            lambda: self._model_working_on_call(client.tenant_id),
-            timeout=self._world.eventually_timeout, what=f"the model working on {agent}",
-        )
+        runs = AgentRunsDsl(self._world)
+        connection = runs.start_run_until_model_works_on(name, agent)
         killed = faults.kill_worker_running(client.tenant_id)
         self._world.add_cleanup(faults.restart, killed.name)
         self._state.killed = killed
-        AgentRunsDsl(self._world).release_held_call(name)
+        runs.release_held_call(name)
         return connection
 
     def _listen_through_take_over(self, name: str, connection: Connection) -> None:
@@ -153,9 +142,6 @@ class RecoveryDsl:
         self._state.resumed_at = time.monotonic()
         self._clients.receive_until(client, connection, ending_of(client))
 
-    def _model_working_on_call(self, tenant_id: str) -> None:
-        held = self._world.model.held(tenant_id)
-        assert held == 1, f"the model is taking its time over {held} calls of {tenant_id}"
 
 
 def renewed(watch: SlotWatch, lease: float) -> bool:

@@ -149,17 +149,6 @@ class StoreFaultsDsl:
             faults.resume_analytics()
 
     def _run_until_model_works_on(self, name: str, agent: str) -> Connection:
-        client = self._clients(name)
-        connection = self._clients.connect(client)
-        self._clients.start(client, connection)
-        self._clients.receive_until(client, connection, progress_of(agent, "started"))
-        eventually(
-            lambda: self._model_working_on_call(client.tenant_id),
-            timeout=self._world.eventually_timeout, what=f"the model working on {agent}",
-        )
-        return connection
+        return AgentRunsDsl(self._world).start_run_until_model_works_on(name, agent)
 
-    def _model_working_on_call(self, tenant_id: str) -> None:
-        held = self._world.model.held(tenant_id)
-        assert held == 1, f"the model is taking its time over {held} calls of {tenant_id}"
 

@@ -22,11 +22,12 @@ from harness.dsl.agent_runs.checks import (
     refusal_reason,
 )
 from harness.dsl.agent_runs.clients import Clients, ending_of, kind_is, progress_of, together
-from harness.dsl.agent_runs.state import AgentRunsState
+from harness.dsl.agent_runs.state import AgentRunsState, Connection
 from harness.dsl.common.evidence import business_step
 from harness.dsl.common.parameters import parse_count, parse_money
 from harness.dsl.common.world import World
 from harness.dsl.tiers.subscriptions import SubscriptionsDsl
+from harness.waiting import eventually
 
 #: A plain answer, for steps that do not care about token counts.
 _ANY_ANSWER = Answer(100, 50)
@@ -96,13 +97,7 @@ class AgentRunsDsl:
 
     def model_takes_its_time(self, name: str, agent: str) -> None:
         """The agent's call waits at a gate until the scenario releases it."""
-        pipeline = self._world.agent_runs.pipeline()
-        assert agent in pipeline, f"no agent {agent!r}; the pipeline is {pipeline}"
-        index = pipeline.index(agent)
-        steps = list(self._state.scripts.get(name) or [_ANY_ANSWER])
-        steps += [steps[-1]] * (len(pipeline) - len(steps))
-        held = steps[index]
-        assert isinstance(held, Answer), f"the {agent} call is scripted to fail, not to wait"
+        steps, index, held = self._script_so_far(name, agent)
         steps[index] = Answer(
             held.prompt_tokens, held.completion_tokens, held.cached_prompt_tokens,
             hold=self._gate(name),
@@ -113,13 +108,7 @@ class AgentRunsDsl:
         """The model's answer to the agent's call (its first one, or every one) holds a
         character no record can store (NUL): a step that raises whatever the platform retries
         within it. The other calls answer as scripted so far."""
-        pipeline = self._world.agent_runs.pipeline()
-        assert agent in pipeline, f"no agent {agent!r}; the pipeline is {pipeline}"
-        index = pipeline.index(agent)
-        steps = list(self._state.scripts.get(name) or [_ANY_ANSWER])
-        steps += [steps[-1]] * (len(pipeline) - len(steps))
-        plain = steps[index]
-        assert isinstance(plain, Answer), f"the {agent} call is scripted to fail already"
+        steps, index, plain = self._script_so_far(name, agent)
         unstorable = replace(plain, content=_UNSTORABLE)
         steps = [*steps[:index], unstorable] if always else [
             *steps[:index], unstorable, *steps[index:]
@@ -131,13 +120,7 @@ class AgentRunsDsl:
         """The agent's calls answered in turn, as the rows say ("1st", "2nd"... then "later",
         for every call after them): plainly, with a character no record can store, or held
         until the scenario releases the call."""
-        pipeline = self._world.agent_runs.pipeline()
-        assert agent in pipeline, f"no agent {agent!r}; the pipeline is {pipeline}"
-        index = pipeline.index(agent)
-        steps = list(self._state.scripts.get(name) or [_ANY_ANSWER])
-        steps += [steps[-1]] * (len(pipeline) - len(steps))
-        plain = steps[index]
-        assert isinstance(plain, Answer), f"the {agent} call is scripted to fail already"
+        steps, index, plain = self._script_so_far(name, agent)
         calls = [row["call"] for row in rows]
         expected = [_ordinal(n) for n in range(1, len(rows))] + ["later"]
         assert calls == expected, f"the calls are listed as {calls}, expected {expected}"
@@ -336,6 +319,34 @@ class AgentRunsDsl:
         self.still_works_on_same_connection(name)
 
     # -- internals --------------------------------------------------------------------------
+
+    def start_run_until_model_works_on(self, name: str, agent: str) -> Connection:
+        """``name`` asks for a run on a new connection; returns once ``agent`` has started and
+        the scripted model is taking its time over its call."""
+        client = self._clients(name)
+        connection = self._clients.connect(client)
+        self._clients.start(client, connection)
+        self._clients.receive_until(client, connection, progress_of(agent, "started"))
+
+        def working() -> None:
+            held = self._world.model.held(client.tenant_id)
+            assert held == 1, f"the model is taking its time over {held} calls of {name}"
+
+        eventually(working, timeout=self._world.eventually_timeout,
+                   what=f"the model working on {agent}")
+        return connection
+
+    def _script_so_far(self, name: str, agent: str) -> tuple[list[Answer | Outage], int, Answer]:
+        """The tenant's script so far, one step per agent at least; the agent's place in it,
+        and the answer scripted there (AssertionError if the call is scripted to fail)."""
+        pipeline = self._world.agent_runs.pipeline()
+        assert agent in pipeline, f"no agent {agent!r}; the pipeline is {pipeline}"
+        index = pipeline.index(agent)
+        steps = list(self._state.scripts.get(name) or [_ANY_ANSWER])
+        steps += [steps[-1]] * (len(pipeline) - len(steps))
+        scripted = steps[index]
+        assert isinstance(scripted, Answer), f"the {agent} call is scripted to fail already"
+        return steps, index, scripted
 
     def _program(self, name: str, steps: list[Answer | Outage], title: str) -> None:
         tenant_id = self._world.aliases.known_tenant(name)
