@@ -9,8 +9,10 @@ connection, a few times, briefly, when the connection drops; a store that does n
 (a timeout) still fails at once, within the caller's timeout.
 
 A command retried after its connection dropped may have been executed once already (the reply
-was lost, not the command). The platform's writes to Redis are safe to repeat: admissions and
-refunds are keyed by request, leases by run, and a job queued twice is run once.
+was lost, not the command). Admissions and refunds are keyed by request and leases by run, so
+repeating them changes nothing; a job queued twice is billed once and its events are stored
+once (effect keys), though a copy delivered while the first still runs is executed as a
+take-over and may ask the model again for the step in progress.
 """
 
 from __future__ import annotations

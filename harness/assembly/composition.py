@@ -84,6 +84,7 @@ C = TypeVar("C", bound=_Closable)
 #: why a run has no analytics refusals, where it has none (only a missing driver is looked up)
 _REFUSALS = {"analytics refusals": "the usage analytics is not the suite's own (external)"}
 
+
 class RunComposition:
     """One per run (environment.py). :meth:`drivers_for` gives a feature the drivers of the
     assembly it runs in; :meth:`close` stops everything, and is always safe."""
