@@ -16,6 +16,11 @@ it has rebuilt an empty store) and its entry id. So:
 * a row relayed into the current generation waits; it is delivered once the sink group's last
   delivered entry is at or past it and no entry at or before it is still pending.
 
+A confirmed row is kept a while (the retention, a platform setting, on the platform's clock, like
+the billing period: the row is stamped with the platform's instant when confirmed), then
+deleted by the relay, so the table does not grow by a row per charge for ever. A row not
+confirmed is never deleted, however old.
+
 A row may be relayed twice (a relay that died between the append and recording it; a store
 that lost an entry the sink had in fact stored): the event id is derived from the billed fact,
 so ClickHouse's ReplacingMergeTree keeps one row. Reading ClickHouse instead would tie the
@@ -27,6 +32,8 @@ functions (``0009_usage_outbox.sql``), never reads the table as a tenant would.
 from __future__ import annotations
 
 import logging
+import time
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -34,11 +41,15 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from apex import keys
+from apex.clock import Clock
 from apex.usage import UsageEvent, UsagePublisher
 
 log = logging.getLogger(__name__)
 
 _STORE_DOWN = (redis.ConnectionError, redis.TimeoutError)
+#: how often (real seconds) a relay deletes the confirmed rows past the retention: a cheap
+#: indexed statement, but no reason to run it on every pass of a busy relay
+_PURGE_EVERY = 1.0
 
 
 class UsageOutbox:
@@ -62,21 +73,49 @@ class UsageRelay:
     """Moves outbox rows to the usage stream until the analytics sink has confirmed them."""
 
     def __init__(
-        self, pool: ConnectionPool[Any], client: redis.Redis, *, batch: int = 200
+        self, pool: ConnectionPool[Any], client: redis.Redis, clock: Clock, *,
+        keep_confirmed: timedelta, batch: int = 200,
     ) -> None:
         self._pool = pool
         self._redis = client
         self._publisher = UsagePublisher(client)
+        self._clock = clock
+        self._keep_confirmed = keep_confirmed
         self._batch = batch
+        self._purged_at: float | None = None
 
     def relay_once(self) -> int:
         """Confirm what the sink acknowledged, then relay one batch of due rows; returns how
-        many were relayed. Nothing happens while the store is not rebuilt (no generation)."""
+        many were relayed. Nothing happens while the store is not rebuilt (no generation).
+        Now and then it also deletes the rows confirmed longer ago than the retention."""
         generation = self._generation()
         if generation is None:
             return 0
         self._confirm(generation)
-        return self._relay(generation)
+        relayed = self._relay(generation)
+        started = time.monotonic()
+        if self._purged_at is None or started - self._purged_at >= _PURGE_EVERY:
+            self.purge_confirmed()
+            self._purged_at = started
+        return relayed
+
+    def purge_confirmed(self) -> int:
+        """Delete the rows the sink confirmed more than the retention ago (on the platform's
+        clock), a batch at a time; returns how many went."""
+        cutoff = self._clock.now() - self._keep_confirmed
+        removed = 0
+        with self._pool.connection() as conn:
+            while True:
+                row = conn.execute(
+                    "SELECT apex_usage_outbox_purge(%s, %s)", (cutoff, self._batch)
+                ).fetchone()
+                gone = int(row[0]) if row is not None else 0
+                removed += gone
+                if gone < self._batch:
+                    break
+        if removed:
+            log.info("removed %d usage event(s) confirmed before %s", removed, cutoff)
+        return removed
 
     def _generation(self) -> str | None:
         raw: Any = self._redis.get(keys.STORE_GENERATION)
@@ -117,7 +156,10 @@ class UsageRelay:
                 return
             done = [str(event) for event, entry in waiting if _id(entry) < acknowledged]
             if done:
-                conn.execute("SELECT apex_usage_outbox_delivered(%s::uuid[])", (done,))
+                conn.execute(
+                    "SELECT apex_usage_outbox_delivered(%s::uuid[], %s)",
+                    (done, self._clock.now()),
+                )
 
     def _acknowledged_up_to(self) -> tuple[int, int] | None:
         """Every entry of the usage stream before this id has been acknowledged by the sink

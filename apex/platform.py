@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -18,7 +19,7 @@ from apex import redis_clients
 from apex.analytics import AnalyticsQueries, AnalyticsSink, ClickHouseGateway
 from apex.billing import BillingLedger
 from apex.charges import Charges
-from apex.clock import Clock
+from apex.clock import Clock, SystemClock
 from apex.dlq import DeadLetterRouter, DeadLetters, DeadLetterSettings, QueueName
 from apex.enforcement import TierEnforcer
 from apex.gateway.api_keys import ApiKeys
@@ -36,6 +37,10 @@ __all__ = ["AnalyticsWorker", "Platform", "PlatformSettings"]
 _LONGEST_BLOCK = 2.0
 #: how often an idle relay looks at the outbox again (seconds)
 _RELAY_POLL = 0.1
+#: the platform's default for how long a confirmed usage event stays in the outbox
+_OUTBOX_RETENTION = timedelta(
+    days=PlatformSettings.model_fields["usage_outbox_retention_days"].default
+)
 
 
 class Platform:
@@ -56,7 +61,9 @@ class Platform:
         )
         self.ledger = BillingLedger(self.pool)
         self.charges = Charges(self.ledger, clock)
-        self.relay = UsageRelay(self.pool, self.redis)
+        self.relay = UsageRelay(
+            self.pool, self.redis, clock, keep_confirmed=settings.usage_outbox_retention
+        )
         self.recovery = StoreRecovery(
             self.redis, self.pool, self.enforcer, clock, settings.namespace
         )
@@ -104,13 +111,15 @@ class AnalyticsWorker:
     """Runs the analytics sink in a background thread of this process (the only way to reach
     an in-process chDB); with a networked ClickHouse it can run anywhere. Given the platform's
     PostgreSQL DSN, it also relays the usage outbox to the stream (``apex.outbox``), as the
-    orchestration workers do: a platform run in-process has no worker process to do it; and
-    given dead-letter settings and a clock as well, a usage record ClickHouse refuses is
-    retried, then set aside in the dead-letter queue (``apex.dlq``)."""
+    orchestration workers do: a platform run in-process has no worker process to do it
+    (confirmed events kept ``outbox_retention`` on ``clock``, the system's if none); and given
+    dead-letter settings and a clock as well, a usage record ClickHouse refuses is retried,
+    then set aside in the dead-letter queue (``apex.dlq``)."""
 
     def __init__(
         self, redis_url: str, clickhouse: Callable[[], Any], postgres_dsn: str | None = None,
         *, dead_letters: DeadLetterSettings | None = None, clock: Clock | None = None,
+        outbox_retention: timedelta = _OUTBOX_RETENTION,
     ) -> None:
         self._redis = redis_clients.connect(
             redis_url, timeout=_LONGEST_BLOCK + 1, connect_timeout=1
@@ -128,7 +137,9 @@ class AnalyticsWorker:
                 postgres_dsn, min_size=1, max_size=2, open=True, kwargs={"autocommit": True},
                 name="usage-relay",
             )
-            relay = UsageRelay(self._pool, self._redis)
+            relay = UsageRelay(
+                self._pool, self._redis, clock or SystemClock(), keep_confirmed=outbox_retention
+            )
             if dead_letters is not None and clock is not None:
                 # the usage queue is one stream for every deployment: no namespace matters
                 usage = dead_letters.queues(namespace="")[QueueName.USAGE]

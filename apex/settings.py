@@ -58,6 +58,9 @@ class PlatformSettings(BaseSettings):
     #: third of this (a heartbeat); a job whose claim went unrenewed this long (its worker
     #: died) is taken over by another worker, which resumes the run from its checkpoints
     job_lease_seconds: float = Field(30.0, gt=0, le=3600)
+    #: a usage event the analytics sink confirmed stays in the usage outbox this long (on the
+    #: platform clock), then the relay deletes it; one not confirmed is never deleted
+    usage_outbox_retention_days: float = Field(7.0, gt=0, le=3650)
     redis_timeout_ms: int = Field(500, ge=10, le=60_000)
     pool_size: int = Field(10, ge=1, le=200)
     #: how long a statement waits for a PostgreSQL connection before the store counts as
@@ -113,6 +116,10 @@ class PlatformSettings(BaseSettings):
     @property
     def job_lease(self) -> timedelta:
         return timedelta(seconds=self.job_lease_seconds)
+
+    @property
+    def usage_outbox_retention(self) -> timedelta:
+        return timedelta(days=self.usage_outbox_retention_days)
 
     @property
     def redis_timeout(self) -> timedelta:

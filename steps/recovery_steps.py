@@ -125,3 +125,44 @@ def step_not_ready_before_rebuilt(context):
 @then("every platform process kept running through the fault")
 def step_processes_kept_running(context):
     context.dsl.recovery_checks.processes_kept_running()
+
+
+# -- the platform's copies of usage records ------------------------------------------------------
+
+
+@given(
+    "{name} has received the complete report of a run,"
+    " its usage record confirmed by the usage analytics"
+)
+def step_run_completed_confirmed(context, name):
+    context.dsl.usage_copies.run_completed_and_confirmed(name)
+
+
+@given("a second passes")
+def step_a_second_passes(context):
+    context.dsl.usage_copies.a_second_passes()
+
+
+@when("{days:Count} days pass")
+def step_days_pass(context, days):
+    context.dsl.usage_copies.days_pass(days)
+
+
+@when("the usage analytics starts again")
+def step_analytics_starts_again(context):
+    context.dsl.usage_copies.analytics_started_again()
+
+
+@then("the platform no longer keeps a copy of {name}'s usage record")
+def step_copy_removed(context, name):
+    context.dsl.usage_copies.copy_removed(name)
+
+
+@then("the platform still keeps a copy of {name}'s usage record, confirmed by the usage analytics")
+def step_copy_kept_confirmed(context, name):
+    context.dsl.usage_copies.copy_kept(name, confirmed=True)
+
+
+@then("the platform still keeps a copy of {name}'s usage record, waiting for the usage analytics")
+def step_copy_kept_waiting(context, name):
+    context.dsl.usage_copies.copy_kept(name, confirmed=False)

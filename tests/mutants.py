@@ -768,6 +768,36 @@ def outbox_forgets_events_the_store_lost() -> None:
     )
 
 
+def outbox_copy_removed_on_its_last_day() -> None:
+    """0010: a confirmed copy is removed once it is as old as the retention, not older: the
+    7 days promised are 7 days less an instant."""
+    _patch_main_schema(
+        lambda text: text.replace(
+            "d.delivered_at < confirmed_before", "d.delivered_at <= confirmed_before"
+        ),
+        "the outbox purge's cut-off",
+    )
+
+
+def outbox_removes_unconfirmed_copies() -> None:
+    """0010: the retention counted from the charge (the event's own instant) rather than from
+    the analytics' confirmation: a record the analytics never confirmed loses its copy, the
+    one thing that would hand it on again."""
+    _patch_main_schema(
+        lambda text: text.replace(
+            "d.delivered_at IS NOT NULL AND d.delivered_at < confirmed_before",
+            "d.occurred_at_ms < extract(epoch FROM confirmed_before) * 1000",
+        ),
+        "the outbox purge's choice of rows",
+    )
+
+
+MUTANTS.update({
+    "outbox_copy_removed_on_its_last_day": outbox_copy_removed_on_its_last_day,
+    "outbox_removes_unconfirmed_copies": outbox_removes_unconfirmed_copies,
+})
+
+
 MUTANTS.update({
     "usage_published_outside_the_ledger_transaction": (
         usage_published_outside_the_ledger_transaction

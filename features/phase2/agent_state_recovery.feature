@@ -205,3 +205,43 @@ Feature: Agent state recovery
       Then the billing ledger and the usage analytics both show one run for each tenant:
         | tenant | charge    |
         | Acme   | $0.084456 |
+
+  Rule: The platform keeps its copy of a usage record until the usage analytics confirm it, and 7 days more
+
+    The copy is what hands a record on again when the store loses it on its way. Once the usage
+    analytics confirm a record, its copy is kept 7 days by the platform's clock, then removed,
+    so the copies do not pile up for ever; the charge stays in the billing ledger. A record the
+    analytics have not confirmed keeps its copy however old it is.
+
+    @scripted_llm @faults
+    Scenario: A confirmed usage record's copy is removed once 7 days have passed, not before
+      Given Acme is on the mid tier
+      And Globex is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And Acme has received the complete report of a run, its usage record confirmed by the usage analytics
+      And a second passes
+      And Globex has received the complete report of a run, its usage record confirmed by the usage analytics
+      When 7 days pass
+      Then the platform no longer keeps a copy of Acme's usage record
+      And the platform still keeps a copy of Globex's usage record, confirmed by the usage analytics
+      And the billing ledger and the usage analytics both show one run for each tenant:
+        | tenant | charge    |
+        | Acme   | $0.084456 |
+        | Globex | $0.084456 |
+
+    @scripted_llm @faults
+    Scenario: A usage record the analytics have not confirmed keeps its copy however old it is
+      Given Acme is on the mid tier
+      And Globex is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And Globex has received the complete report of a run, its usage record confirmed by the usage analytics
+      And the usage analytics has stopped taking events
+      And Acme has received the complete report of a run
+      When 30 days pass
+      Then the platform no longer keeps a copy of Globex's usage record
+      And the platform still keeps a copy of Acme's usage record, waiting for the usage analytics
+      When the usage analytics starts again
+      Then the billing ledger and the usage analytics both show one run for each tenant:
+        | tenant | charge    |
+        | Acme   | $0.084456 |
+        | Globex | $0.084456 |

@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.dsl.agent_recovery.actions import RecoveryDsl
 from harness.dsl.agent_recovery.checks import RecoveryChecks
 from harness.dsl.agent_recovery.store_faults import StoreFaultsDsl
+from harness.dsl.agent_recovery.usage_copies import UsageCopiesDsl
 from harness.dsl.agent_runs.actions import AgentRunsDsl
 from harness.dsl.agent_runs.checks import AgentRunChecks
 from harness.dsl.common.world import World
@@ -35,6 +36,7 @@ class Dsl:
         self.recovery = RecoveryDsl(world)
         self.recovery_checks = RecoveryChecks(world)
         self.store_faults = StoreFaultsDsl(world)
+        self.usage_copies = UsageCopiesDsl(world)
         # the dead-letter queue
         self.dead_letters = DeadLetterDsl(world)
         self.dead_letter_checks = DeadLetterChecks(world)

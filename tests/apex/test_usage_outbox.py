@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -19,11 +20,13 @@ from apex.billing import BillingKind, BillingLedger
 from apex.charges import Charge, Charges
 from apex.clock import FrozenClock
 from apex.errors import LedgerUnavailable
+from apex.outbox import UsageRelay
 from apex.platform import Platform
 from apex.settings import PlatformSettings
 from apex.streams import ConsumerGroup
 from apex.tenancy.session import tenant_transaction
 from harness.services import Services
+from harness.waiting import eventually
 
 _DB = 9
 
@@ -162,3 +165,75 @@ def test_the_platform_role_sees_only_its_tenant_and_cannot_rewrite_the_relay_sta
         tenant_transaction(platform.pool, mine.tenant_id) as conn,
     ):
         conn.execute("UPDATE usage_outbox SET delivered_at = now()")
+
+
+def _confirmed(platform: Platform) -> None:
+    _relay_all(platform)
+    _sink_takes_everything(platform)
+    platform.relay.relay_once()
+
+
+def test_a_confirmed_event_is_kept_for_the_retention_on_the_platform_clock_then_removed(
+    platform: Platform, clock: FrozenClock
+) -> None:
+    first, second = _charge(platform), _charge(platform)
+    platform.charges.record(first)
+    _confirmed(platform)
+    clock.advance(timedelta(seconds=1))
+    platform.charges.record(second)
+    _confirmed(platform)
+    clock.advance(timedelta(days=7))  # the first confirmed 7 days 1 s ago, the second 7 days
+    platform.relay.purge_confirmed()
+    assert _outbox(platform, first.tenant_id) == []
+    assert _outbox(platform, second.tenant_id) == [(84_456, True, True)]
+    clock.advance(timedelta(microseconds=1))
+    platform.relay.purge_confirmed()
+    assert _outbox(platform, second.tenant_id) == []
+    # the ledger keeps both charges: only the outbox's copies went
+    assert platform.ledger.totals(first.tenant_id).events == 1
+    assert platform.ledger.totals(second.tenant_id).events == 1
+
+
+def test_an_event_the_sink_never_confirmed_is_kept_however_old(
+    platform: Platform, clock: FrozenClock
+) -> None:
+    waiting, never_relayed = _charge(platform), _charge(platform)
+    platform.charges.record(waiting)
+    _relay_all(platform)  # on the stream, not taken by the sink
+    platform.charges.record(never_relayed)
+    clock.advance(timedelta(days=3650))
+    platform.relay.purge_confirmed()
+    assert _outbox(platform, never_relayed.tenant_id) == [(84_456, False, False)]
+    assert _outbox(platform, waiting.tenant_id) == [(84_456, True, False)]
+
+
+def test_the_relay_removes_confirmed_events_past_the_retention_on_its_own(
+    platform: Platform, clock: FrozenClock
+) -> None:
+    charge = _charge(platform)
+    platform.charges.record(charge)
+    _confirmed(platform)
+    clock.advance(timedelta(days=8))
+
+    def removed() -> None:
+        platform.relay.relay_once()  # it purges on a pass at most once a second
+        assert _outbox(platform, charge.tenant_id) == []
+
+    eventually(removed, timeout=5, interval=0.1, what="the confirmed event removed")
+
+
+def test_a_purge_takes_every_batch_in_one_call(platform: Platform, clock: FrozenClock) -> None:
+    small = UsageRelay(platform.pool, platform.redis, clock, keep_confirmed=timedelta(days=1),
+                       batch=2)
+    charges = [_charge(platform) for _ in range(5)]
+    for charge in charges:
+        platform.charges.record(charge)
+    while small.relay_once():
+        pass
+    _sink_takes_everything(platform)
+    for _ in range(3):  # five rows confirmed two at a time
+        small.relay_once()
+    assert all(_outbox(platform, c.tenant_id)[0][2] for c in charges)
+    clock.advance(timedelta(days=2))
+    assert small.purge_confirmed() >= 5  # other tests' confirmed rows may go with them
+    assert [_outbox(platform, c.tenant_id) for c in charges] == [[]] * 5

@@ -442,6 +442,8 @@ _SILENT = "The store stops answering for 3 seconds while the report is being wri
 _DATA_LOST = "The store loses its data while a run is in progress"
 _NEAR_QUOTA = "A tenant near the end of its quota gets no more than its quota after the data went"
 _ANALYTICS_LOST = "The store loses its data before the usage analytics took a billed run"
+_COPY_REMOVED = "A confirmed usage record's copy is removed once 7 days have passed, not before"
+_COPY_KEPT = "A usage record the analytics have not confirmed keeps its copy however old it is"
 
 #: The recovery feature's store-fault scenarios under the recovery and outbox mutants.
 STORE_EXPECTED_RED = {
@@ -453,6 +455,10 @@ STORE_EXPECTED_RED = {
     # a process answers ready while the store it emptied is held unrebuilt for a moment; where
     # no Then looks at it, the early answer is a leftover the scenario fails on
     "health_ready_before_the_rebuild": {_DATA_LOST, _NEAR_QUOTA, _ANALYTICS_LOST},
+    # Globex's copy, confirmed exactly 7 days before, removed with Acme's
+    "outbox_copy_removed_on_its_last_day": {_COPY_REMOVED},
+    # Acme's unconfirmed copy, of a charge 30 days old, removed with Globex's confirmed one
+    "outbox_removes_unconfirmed_copies": {_COPY_KEPT},
 }
 #: No races: the store comes back with the platform's rebuild held by the suite for a moment,
 #: so an early "ready" is always seen.
@@ -463,6 +469,10 @@ STORE_EVIDENCE = {
     # the in-flight run's unit, not counted again
     "quota_not_rebuilt_after_data_loss": "has used 0, expected 1",
     "health_ready_before_the_rebuild": "answered their health check ready while the store lacked",
+    "outbox_copy_removed_on_its_last_day": (
+        "Globex's usage records as the platform keeps them: 0 confirmed, 0 waiting"
+    ),
+    "outbox_removes_unconfirmed_copies": "expected 0 confirmed, 1 waiting for the analytics",
 }
 
 

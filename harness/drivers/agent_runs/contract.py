@@ -19,6 +19,16 @@ from harness.drivers.tiers.contract import RefusalReason as RefusalReason
 from harness.drivers.tiers.contract import Totals
 
 
+@dataclass(frozen=True, slots=True)
+class UsageCopies:
+    """A tenant's usage records as the platform keeps them on their way to the analytics."""
+
+    #: confirmed by the usage analytics, kept a while longer
+    confirmed: int
+    #: not yet confirmed: handed on again until they are
+    waiting: int
+
+
 class HeardKind(StrEnum):
     """What a client hears on a connection."""
 
@@ -196,6 +206,11 @@ class AgentRunsDriver(Protocol):
     def slot_leases_end(self, tenant_id: str) -> list[datetime]:
         """When the lease of each slot the tenant holds ends, as the platform records it (on
         its clock; ended leases not yet swept included), earliest first."""
+        ...
+
+    def usage_copies(self, tenant_id: str) -> UsageCopies:
+        """The copies of the tenant's usage records the platform keeps until the usage
+        analytics confirm them (and a while after)."""
         ...
 
 

@@ -1,8 +1,8 @@
 """What every agent-run driver reads the same way, whatever the channel: the product's published
 numbers (price list, margins, pipeline), the billing ledger (PostgreSQL), the usage analytics
-(ClickHouse, through the run's sink), the tier enforcer's counters (Redis) and whether queued
-work is done, each through the platform's own query code. The platform's imports for these
-reads are all here."""
+(ClickHouse, through the run's sink), the usage outbox (PostgreSQL, as the tenant), the tier
+enforcer's counters (Redis) and whether queued work is done, each through the platform's own
+query code where it has one. The platform's imports for these reads are all here."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from apex.enforcement import TierEnforcer
 from apex.gateway.api_keys import ApiKeys
 from apex.orchestration.agents import PIPELINE
 from apex.orchestration.pricing import MARGIN_PERCENT
-from harness.drivers.agent_runs.contract import ModelPrice
+from apex.tenancy.session import tenant_transaction
+from harness.drivers.agent_runs.contract import ModelPrice, UsageCopies
 from harness.drivers.tiers.contract import Totals
 
 
@@ -94,6 +95,15 @@ class PlatformStores:
         leases: Any = self._redis.zrange(keys.run_leases(tenant_id), 0, -1, withscores=True)
         return [datetime.fromtimestamp(millis / 1000, UTC) for _, millis in leases]
 
+    def usage_copies(self, tenant_id: str) -> UsageCopies:
+        with tenant_transaction(self._pool, tenant_id) as conn:
+            row = conn.execute(
+                f"SELECT count(delivered_at), count(*) - count(delivered_at)"
+                f" FROM {keys.USAGE_OUTBOX_TABLE} WHERE tenant_id = %s", (tenant_id,),
+            ).fetchone()
+        assert row is not None
+        return UsageCopies(confirmed=int(row[0]), waiting=int(row[1]))
+
     def close(self) -> None:
         self._pool.close()
         self._redis.close()
@@ -146,3 +156,6 @@ class ReadsThroughStores:
 
     def slot_leases_end(self, tenant_id: str) -> list[datetime]:
         return self._stores.slot_leases_end(tenant_id)
+
+    def usage_copies(self, tenant_id: str) -> UsageCopies:
+        return self._stores.usage_copies(tenant_id)
