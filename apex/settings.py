@@ -19,7 +19,7 @@ from enum import StrEnum
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from apex import keys, redis_clients
+from apex import environment, keys, redis_clients
 from apex.catalog import ModelSize
 from apex.clock import Clock, RedisClock, SystemClock
 from apex.dlq.queues import DeadLetterSettings
@@ -79,11 +79,9 @@ class PlatformSettings(BaseSettings):
         try:
             return cls()  # required fields come from the environment
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{ENV_PREFIX}{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-                for e in exc.errors()
-            )
-            raise InvalidInput(f"bad platform settings ({problems})") from None
+            raise InvalidInput(
+                f"bad platform settings ({environment.problems(exc, ENV_PREFIX)})"
+            ) from None
 
     @classmethod
     def for_process(cls) -> PlatformSettings:
@@ -95,19 +93,9 @@ class PlatformSettings(BaseSettings):
             raise SystemExit(2) from None
 
     def as_environment(self) -> dict[str, str]:
-        """The ``APEX_PLATFORM_*`` variables a process needs to read these same settings."""
-        found: dict[str, str] = {}
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if isinstance(value, DeadLetterSettings):
-                found.update(value.as_environment())
-                continue
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            found[ENV_PREFIX + name.upper()] = str(value)
-        return found
+        """The ``APEX_PLATFORM_*`` variables a process needs to read these same settings (and
+        the ``APEX_DLQ_*`` ones of :attr:`dlq`)."""
+        return environment.as_environment(self, ENV_PREFIX)
 
     @property
     def lease(self) -> timedelta:

@@ -7,20 +7,22 @@ queue's name, and a redrive puts them back on its stream. ``DeadLetterSettings``
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from apex import keys
+from apex import environment, keys
 from apex.dlq.errors import UnknownQueue
 from apex.dlq.policy import DeliveryPolicy
 from apex.errors import InvalidInput
 
 ENV_PREFIX = "APEX_DLQ_"
+#: deliveries of a message before it is dead-lettered: at least one, and not for ever
+Deliveries = Annotated[int, Field(ge=1, le=1000)]
 
 
 class QueueName(StrEnum):
@@ -45,9 +47,9 @@ class DeadLetterSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     #: deliveries of a message before it is dead-lettered, for every queue ...
-    max_deliveries: int = Field(3, ge=1, le=1000)
+    max_deliveries: Deliveries = 3
     #: ... unless its queue has its own, e.g. ``APEX_DLQ_MAX_DELIVERIES_BY_QUEUE='{"usage": 5}'``
-    max_deliveries_by_queue: dict[QueueName, int] = Field(default_factory=dict)
+    max_deliveries_by_queue: dict[QueueName, Deliveries] = Field(default_factory=dict)
     initial_backoff_ms: int = Field(500, ge=0, le=3_600_000)
     max_backoff_ms: int = Field(30_000, ge=0, le=3_600_000)
     backoff_multiplier: float = Field(2.0, ge=1.0, le=10.0)
@@ -61,25 +63,13 @@ class DeadLetterSettings(BaseSettings):
         try:
             return cls()
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{ENV_PREFIX}{str(e['loc'][0]).upper() if e['loc'] else ''}: {e['msg']}"
-                for e in exc.errors()
-            )
-            raise InvalidInput(f"bad dead-letter queue settings ({problems})") from None
+            raise InvalidInput(
+                f"bad dead-letter queue settings ({environment.problems(exc, ENV_PREFIX)})"
+            ) from None
 
     def as_environment(self) -> dict[str, str]:
         """The ``APEX_DLQ_*`` variables a process needs to read these same settings."""
-        found: dict[str, str] = {}
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            elif isinstance(value, dict):
-                value = json.dumps({str(k): v for k, v in value.items()})
-            found[ENV_PREFIX + name.upper()] = str(value)
-        return found
+        return environment.as_environment(self, ENV_PREFIX)
 
     @property
     def retention(self) -> timedelta:
