@@ -26,13 +26,14 @@ tenant config       InProcessTenantConfigDriver    none
 worker faults       none: no worker processes      ProcessWorkerFaults (kills and restarts the
                                                    platform's worker processes)
 store faults        none: no worker processes      ProcessStoreFaults (restarts or pauses the
-                                                   run's Redis server: embedded services only)
+                                                   run's Redis: embedded or docker services)
 ==================  =============================  ===========================================
 
 Scenarios tagged ``@faults`` kill platform processes: they run only where the suite started the
 stack itself (embedded or docker services) and in the network assembly; elsewhere they are
-skipped, saying why. Those also tagged ``@store_faults`` break the run's Redis server, which
-only embedded services start as a process of the suite's own.
+skipped, saying why. Those also tagged ``@store_faults`` break the run's Redis, which the
+suite can do only to one it started: embedded services' redis-server process, docker services'
+container (``Services.redis_control``).
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ from harness.settings import Assembly, ServiceMode, SuiteSettings
 
 _NO_NETWORK_TENANT_CONFIG = "tenant configuration has no network driver"
 _NO_WORKER_PROCESSES = "the in-process assembly runs no worker processes to stop"
-_NO_STORE_CONTROL = "only embedded services run Redis as a process the suite can restart or pause"
+_NO_STORE_CONTROL = (
+    "only a Redis the suite started (embedded or docker services) can be restarted or paused"
+)
 
 
 class _Closable(Protocol):

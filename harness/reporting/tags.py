@@ -57,7 +57,7 @@ OPTIONAL_TAGS = {
     "faults": "kills platform processes; runs only on a stack the suite started itself "
     "(embedded, docker), skipped against an external one",
     "store_faults": "restarts or pauses the run's Redis server (with @faults); runs only where "
-    "the suite started Redis as its own process (embedded), skipped elsewhere",
+    "the suite started Redis itself (embedded, docker), skipped against an external one",
 }
 _MRR = re.compile(r"mrr:(\d{1,9})")
 

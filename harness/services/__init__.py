@@ -50,8 +50,10 @@ class PostgresEndpoint:
 
 
 class RedisControl(Protocol):
-    """The run's Redis server as a fault scenario breaks it (``@faults``); only a server the
-    suite started itself has one."""
+    """The run's Redis server as a fault scenario breaks it (``@store_faults``); only a server
+    the suite started itself has one: ``EmbeddedRedis`` (the process), ``ContainerRedis`` (the
+    container). ``seed``: name -> (value, expiry in milliseconds), the keys an emptied server
+    holds before any client reaches it."""
 
     def restart(
         self, *, keep_data: bool, seed: Mapping[str, tuple[str, int]] | None = None
@@ -73,7 +75,8 @@ class Services:
     #: in-process chDB engine, so only this process can reach ClickHouse.
     clickhouse: Callable[[], Any] = field(repr=False)
     versions: dict[str, str] = field(default_factory=dict)
-    #: the Redis server, to be restarted or paused by fault scenarios (embedded mode only)
+    #: the Redis server, to be restarted or paused by fault scenarios (embedded and docker
+    #: modes; an external one is not the suite's to break)
     redis_control: RedisControl | None = field(default=None, repr=False)
 
     def describe(self) -> str:

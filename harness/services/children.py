@@ -1,5 +1,6 @@
 """What every server process the harness starts needs: a free loopback port, the promise that
-it dies with the suite, and a way to stop one that outlived the run that started it."""
+it dies with the suite, the last lines of its log for a failure message, and a way to stop one
+that outlived the run that started it."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ def die_with_parent() -> None:
     escapes this; :func:`stop_processes_working_in` is what stops it later."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    """The last ``lines`` of a server's log on one line, for a message saying why it failed."""
+    try:
+        return " | ".join(path.read_text(errors="replace").splitlines()[-lines:]) or "(empty)"
+    except OSError:
+        return "(no log)"
 
 
 def process_started_at(pid: int) -> float | None:

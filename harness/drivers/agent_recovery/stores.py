@@ -1,6 +1,7 @@
-"""Store faults on the run's own Redis server (embedded mode): restarted with its data
-(``SHUTDOWN SAVE``, same port and directory), restarted empty, or paused (SIGSTOP) for a few
-seconds and resumed (SIGCONT); and the usage analytics held, as a stalled pipeline would be.
+"""Store faults on the Redis the suite started for the run (embedded or docker services,
+through their ``RedisControl``): restarted with its data (``SHUTDOWN SAVE``, same address),
+restarted empty, or paused for a few seconds (SIGSTOP, or ``docker pause``) and resumed; and
+the usage analytics held, as a stalled pipeline would be.
 
 Whether the store holds what the platform needs is read here from the store itself, with the
 key names the platform documents (``apex.keys``): the tier catalog, the consumer groups of the
