@@ -166,3 +166,24 @@ def step_copy_kept_confirmed(context, name):
 @then("the platform still keeps a copy of {name}'s usage record, waiting for the usage analytics")
 def step_copy_kept_waiting(context, name):
     context.dsl.usage_copies.copy_kept(name, confirmed=False)
+
+
+# -- a worker paused past its lease -------------------------------------------------------------
+
+
+@when(
+    "the worker running {name}'s run is paused during the {agent} step,"
+    " and another worker finishes the run"
+)
+def step_worker_paused(context, name, agent):
+    context.dsl.recovery.worker_paused_during(name, agent)
+
+
+@when("the paused worker wakes up")
+def step_paused_worker_wakes(context):
+    context.dsl.recovery.paused_worker_wakes()
+
+
+@then("the worker that woke up gave {name}'s run up")
+def step_woken_worker_gave_up(context, name):
+    context.dsl.recovery_checks.woken_worker_gave_up(name)

@@ -690,7 +690,22 @@ def claim_never_reclaims() -> None:
     ConsumerGroup._claim_stale = claim_stale  # type: ignore[method-assign]
 
 
+def woken_worker_keeps_working() -> None:
+    """A worker never asks whether it still holds its run before an effect: one paused past
+    its lease wakes and goes on with a run another worker has finished, asking the model for
+    the steps left."""
+    events = recovery_worker._RunEvents
+    _require_parameters(events.still_held, ["self"])
+    _require_source(events.emit, "self.still_held()")
+
+    def still_held(self: Any) -> None:
+        return None
+
+    events.still_held = still_held  # type: ignore[method-assign]
+
+
 MUTANTS.update({
+    "woken_worker_keeps_working": woken_worker_keeps_working,
     "takeover_reruns_completed_steps": takeover_reruns_completed_steps,
     "takeover_charges_rerun_step": takeover_charges_rerun_step,
     "claim_never_reclaims": claim_never_reclaims,

@@ -2,7 +2,9 @@
 
 Settings come from ``APEX_PLATFORM_*`` environment variables (``apex.settings``); ``--port``
 serves ``GET /healthz``: 200 while every loop of the worker is serving, the stores answer and
-the store holds what the platform needs (``apex.recovery``), 503 otherwise. Besides its job
+the store holds what the platform needs (``apex.recovery``), 503 otherwise; its body says how
+many runs the worker is executing, and how many it gave up because another worker had taken
+them over (it was paused or cut off longer than the job lease). Besides its job
 loops, the worker runs an upkeep loop: it rebuilds the store after it lost its data, and relays
 the usage outbox (``apex.outbox``). SIGTERM or SIGINT stops it after its in-flight runs.
 """
@@ -51,11 +53,13 @@ def main() -> None:
         def health() -> tuple[bool, dict[str, Any]]:
             platform.redis.ping()
             loops = worker.health()
+            activity = worker.activity()
             ready = platform.recovery.ready()
             return loops.serving and upkeep.health().serving and ready, {
                 "role": "orchestration", "name": args.name, "loops": loops.loops,
                 "alive": loops.alive, "failing": loops.failing, "restarts": loops.restarts,
                 "store": "ready" if ready else "rebuilding",
+                "executing": activity.executing, "given_up": activity.given_up,
             }
 
         upkeep.start()

@@ -31,9 +31,11 @@ errors. Redriving it is a new attempt at the request: admitted again under the t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -129,7 +131,9 @@ class _RunEvents:
         self._redrive = redrive
 
     def still_held(self) -> None:
-        if self._lease is not None and not self._lease.held:
+        """Asked of the store before each effect (``ClaimKeeper.confirm``): a worker woken
+        after a pause longer than the lease learns here that its run was taken over."""
+        if self._lease is not None and not self._lease.confirm():
             raise JobLeaseLost(f"run {self._job.run_id} was taken over by another worker")
 
     def emit(
@@ -210,6 +214,17 @@ class LeaseKeeper:
                 return
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerActivity:
+    """What a worker is doing, for its health report."""
+
+    #: runs it is executing now
+    executing: int
+    #: runs it stopped working on since it started, because another worker had taken them over
+    #: (it was paused, or cut off from the store, longer than the job lease)
+    given_up: int
+
+
 class OrchestrationWorker:
     def __init__(
         self, platform: Platform, dispatch: RunDispatch, supervisor: Supervisor, *, name: str,
@@ -221,6 +236,13 @@ class OrchestrationWorker:
         self._consumers: dict[str, ConsumerGroup] = {}
         self._dead_letters = platform.dead_letter_router(QueueName.RUN_JOBS)
         self._loops = SupervisedLoops(name, threads, self._iteration)
+        self._activity_lock = threading.Lock()
+        self._executing = 0
+        self._given_up = 0
+
+    def activity(self) -> WorkerActivity:
+        with self._activity_lock:
+            return WorkerActivity(self._executing, self._given_up)
 
     def run(self, stop: threading.Event) -> None:
         """Execute runs on the worker's loops until ``stop`` is set; in-flight runs finish."""
@@ -252,8 +274,11 @@ class OrchestrationWorker:
         if not router.admit(consumer, delivery, job.tenant_id):
             return
         try:
-            with ClaimKeeper(consumer, delivery.entry_id) as lease:
+            with ClaimKeeper(consumer, delivery.entry_id) as lease, self._counted():
                 done = self.execute(job, lease, redrive)
+                if not done:
+                    with self._activity_lock:
+                        self._given_up += 1
         except Exception as exc:
             if not unexpected(exc):
                 raise
@@ -268,6 +293,16 @@ class OrchestrationWorker:
         if done:
             consumer.ack(delivery.entry_id)
             router.succeeded(delivery)
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
+        with self._activity_lock:
+            self._executing += 1
+        try:
+            yield
+        finally:
+            with self._activity_lock:
+                self._executing -= 1
 
     def execute(
         self, job: RunJob, lease: ClaimKeeper | None = None, redrive: str | None = None

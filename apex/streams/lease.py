@@ -42,6 +42,24 @@ class ClaimKeeper:
         """False once a renewal found the entry claimed by another consumer (or gone)."""
         return not self._lost.is_set()
 
+    def confirm(self) -> bool:
+        """Renew the claim now, from the caller's thread, and say whether it is still held:
+        what a handler asks before each effect. The keeper's thread alone would answer late
+        for a process that was paused past the lease: on waking, the handler and the keeper
+        run at once, and the handler could act before the keeper learns the claim is gone.
+        If the store does not answer, the last renewal's word stands."""
+        if self._lost.is_set():
+            return False
+        try:
+            if self._consumer.heartbeat(self.entry_id):
+                return True
+        except StreamError:
+            return self.held
+        log.warning("claim on %s of %s was lost to another consumer", self.entry_id,
+                    self._consumer.stream)
+        self._lost.set()
+        return False
+
     def __enter__(self) -> ClaimKeeper:
         self._thread.start()
         return self

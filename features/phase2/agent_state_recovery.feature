@@ -81,6 +81,35 @@ Feature: Agent state recovery
       And Acme is billed once for the run: $0.07038 of model cost plus 20%, $0.084456 in all
       And Acme has no runs in progress
 
+  Rule: A worker paused past its lease wakes to find the run taken over, and gives it up
+
+    A worker can stop without dying: a frozen machine or a stalled process outlasts its lease,
+    another worker takes the run over and finishes it, and the first one wakes in the middle of
+    the step it was on. Before anything more it learns the run is no longer its own, and stops:
+    the model is not asked again for it, nothing is billed or sent twice.
+
+    @scripted_llm @faults
+    Scenario: The worker running Acme's run is paused during the optimization step and wakes after the take-over
+      Given Acme is on the mid tier
+      And the model answers every call with 1,200 prompt tokens and 300 completion tokens
+      And the model takes its time over Acme's optimization call
+      When the worker running Acme's run is paused during the optimization step, and another worker finishes the run
+      And the paused worker wakes up
+      Then the model was asked on Acme's behalf:
+        | agent         | times |
+        | triage        | 1     |
+        | data analysis | 1     |
+        | optimization  | 2     |
+        | report        | 1     |
+      And the worker that woke up gave Acme's run up
+      And Acme heard every event of the run once, in order, without a gap
+      And Acme is billed once for the run: $0.07038 of model cost plus 20%, $0.084456 in all
+      And the billing ledger and the usage analytics both show one run for each tenant:
+        | tenant | charge    |
+        | Acme   | $0.084456 |
+      And Acme has used 1 request this billing period
+      And Acme has no runs in progress
+
   Rule: A live worker keeps its run's slot however long the run takes
 
     A run in progress holds one of its tier's runs at once. The slot is leased on the

@@ -11,13 +11,16 @@ go through the Redis stream to the analytics sink in the suite's process.
 
 A scenario may stop a process the way an operator's bad day would (:meth:`PlatformProcesses.kill`,
 SIGKILL: no cleanup, no goodbye) and start it again under the same name
-(:meth:`PlatformProcesses.restart`), so that the rest of the run has every process again.
+(:meth:`PlatformProcesses.restart`), so that the rest of the run has every process again; or
+pause it (SIGSTOP, as a long garbage collection or a frozen virtual machine would) and let it
+go on (:meth:`PlatformProcesses.resume`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -28,6 +31,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -95,6 +99,19 @@ class PlatformProcess:
         finally:
             connection.close()
         assert status == 200, f"{self.name} health answered {status}"
+
+    def health_report(self) -> dict[str, Any]:
+        """The body of ``/healthz`` (whatever its status): what the process says it is doing."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+        try:
+            connection.request("GET", "/healthz")
+            body = connection.getresponse().read()
+        except OSError as exc:
+            raise AssertionError(f"{self.name}: {exc}") from None
+        finally:
+            connection.close()
+        report: dict[str, Any] = json.loads(body)
+        return report
 
     def signal_group(self, signum: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -174,6 +191,18 @@ class PlatformProcesses:
         process = self._named(name)
         process.signal_group(signal.SIGKILL)
         process.popen.wait(timeout=STOP_TIMEOUT)
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP process ``name`` (and its group): it stops on the spot, holding whatever it
+        held, and does not know it until :meth:`resume`."""
+        self._named(name).signal_group(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        """SIGCONT process ``name`` (and its group); nothing happens to one that runs."""
+        self._named(name).signal_group(signal.SIGCONT)
+
+    def health_report(self, name: str) -> dict[str, Any]:
+        return self._named(name).health_report()
 
     def restart(self, name: str) -> None:
         """Start process ``name`` again (stopping it first if it still runs), on a new port,

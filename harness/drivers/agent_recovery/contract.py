@@ -1,9 +1,10 @@
 """The agent-state-recovery contract: the platform's workers as an operator sees them, to be
-stopped the hard way mid-run and started again, and the platform's store (Redis), to be
-restarted with or without its data or to stop answering for a while. Implementations:
-``processes.py`` (the platform's worker processes, killed with SIGKILL) and ``stores.py`` (the
-run's own Redis server, restarted or paused); the in-process assembly has neither, and an
-external stack no store to break: their fault scenarios are skipped, saying so.
+stopped the hard way mid-run and started again, or paused past their lease and let go on, and
+the platform's store (Redis), to be restarted with or without its data or to stop answering
+for a while. Implementations: ``processes.py`` (the platform's worker processes, killed with
+SIGKILL or paused with SIGSTOP) and ``stores.py`` (the run's own Redis server, restarted or
+paused); the in-process assembly has neither, and an external stack no store to break: their
+fault scenarios are skipped, saying so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,25 @@ class KilledWorker:
     name: str
     #: when it died, on the suite's monotonic clock (``time.monotonic()``)
     died_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PausedWorker:
+    """A worker stopped on the spot (SIGSTOP), holding what it held, until it is resumed."""
+
+    name: str
+    #: the runs it had given up before it was paused (its health report's count)
+    given_up_before: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerActivity:
+    """What a worker says it is doing (its health report)."""
+
+    #: runs it is executing now
+    executing: int
+    #: runs it stopped working on because another worker had taken them over
+    given_up: int
 
 
 class WorkerFaults(Protocol):
@@ -41,6 +61,19 @@ class WorkerFaults(Protocol):
 
     def restart(self, worker: str) -> None:
         """Start the worker again and wait until it serves."""
+        ...
+
+    def pause_worker_running(self, tenant_id: str) -> PausedWorker:
+        """Stop on the spot the worker executing the tenant's run; AssertionError if no worker
+        is executing one."""
+        ...
+
+    def resume(self, worker: str) -> None:
+        """Let a paused worker go on (nothing happens to one that runs)."""
+        ...
+
+    def activity(self, worker: str) -> WorkerActivity:
+        """What the worker says it is doing."""
         ...
 
 

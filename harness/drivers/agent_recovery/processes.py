@@ -1,6 +1,7 @@
 """Worker faults on the platform's processes: which worker process executes a tenant's run is
 read from the job stream's pending entries (the consumer holding the job is named after the
-worker's loop, ``<worker>-<n>``), and that process is killed with SIGKILL."""
+worker's loop, ``<worker>-<n>``), and that process is killed with SIGKILL, or paused with
+SIGSTOP and let go on with SIGCONT. What a worker is doing is read from its health report."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, Protocol
 import redis
 
 from apex import keys
-from harness.drivers.agent_recovery.contract import KilledWorker
+from harness.drivers.agent_recovery.contract import KilledWorker, PausedWorker, WorkerActivity
 
 
 class ProcessControl(Protocol):
@@ -26,6 +27,12 @@ class ProcessControl(Protocol):
     def kill(self, name: str) -> None: ...
 
     def restart(self, name: str) -> None: ...
+
+    def pause(self, name: str) -> None: ...
+
+    def resume(self, name: str) -> None: ...
+
+    def health_report(self, name: str) -> dict[str, Any]: ...
 
 
 class ProcessWorkerFaults:
@@ -49,6 +56,19 @@ class ProcessWorkerFaults:
 
     def restart(self, worker: str) -> None:
         self._processes.restart(worker)
+
+    def pause_worker_running(self, tenant_id: str) -> PausedWorker:
+        worker = self._worker_running(tenant_id)
+        before = self.activity(worker).given_up
+        self._processes.pause(worker)
+        return PausedWorker(worker, before)
+
+    def resume(self, worker: str) -> None:
+        self._processes.resume(worker)
+
+    def activity(self, worker: str) -> WorkerActivity:
+        report = self._processes.health_report(worker)
+        return WorkerActivity(int(report["executing"]), int(report["given_up"]))
 
     def close(self) -> None:
         self._redis.close()

@@ -117,6 +117,43 @@ class RecoveryDsl:
             client.state = self._clients.receive_until(client, second, kind_is(HeardKind.STATE))
             self._listen_through_take_over(name, second)
 
+    def worker_paused_during(self, name: str, agent: str) -> None:
+        """``name`` asks for a run; once ``agent``'s model call is under way (held by the
+        scripted model), the worker executing it is paused on the spot, and the held call is
+        answered (to a worker that cannot read the answer yet). The client listens until the
+        run ends: another worker must take it over once the paused one's lease has run out."""
+        client = self._clients(name)
+        faults = self._world.worker_faults
+        runs = AgentRunsDsl(self._world)
+        title = (
+            f"the worker running {name}'s run is paused during the {agent} step, and another "
+            "worker finishes the run"
+        )
+        with business_step(title, client.seen):
+            connection = runs.start_run_until_model_works_on(name, agent)
+            paused = faults.pause_worker_running(client.tenant_id)
+            self._world.add_cleanup(faults.resume, paused.name)
+            self._state.paused = paused
+            runs.release_held_call(name)
+            self._clients.receive_until(client, connection, ending_of(client))
+
+    def paused_worker_wakes(self) -> None:
+        """The paused worker goes on where it stopped; returns once it says it is executing no
+        run any more (it gave the run up, or, wrongly, went on with it to the end)."""
+        paused = self._state.paused
+        assert paused is not None, "no worker was paused"
+        faults = self._world.worker_faults
+        with business_step(f"the paused worker ({paused.name}) wakes up"):
+            faults.resume(paused.name)
+            self._state.woken = True
+
+            def idle() -> None:
+                executing = faults.activity(paused.name).executing
+                assert executing == 0, f"{paused.name} is still executing {executing} run(s)"
+
+            eventually(idle, timeout=self._world.eventually_timeout,
+                       what=f"{paused.name} done with the run it held")
+
     def _kill_worker_during(self, name: str, agent: str) -> Connection:
         """``name`` asks for a run; once ``agent``'s model call is under way (held by the
         scripted model), the worker executing it is killed; the held call is then answered,

@@ -47,6 +47,25 @@ class RecoveryChecks:
                 f"was killed; expected within {total}s (the {lease}s lease plus {slack}s)"
             )
 
+    def woken_worker_gave_up(self, name: str) -> None:
+        """The woken worker says it gave up one run more than before it was paused: it found
+        the run taken over and stopped (what it did not do is in the model's call log, the
+        bill and the events, checked by the scenario's other Thens)."""
+        paused = self._state.paused
+        assert paused is not None and self._state.woken, "no paused worker was woken"
+        self._state.waking_examined = True
+        with business_step(f"the worker that woke up gave {name}'s run up"):
+            activity = self._world.worker_faults.activity(paused.name)
+            attach(f"{paused.name} after waking", {
+                "runs given up before the pause": paused.given_up_before,
+                "runs given up now": activity.given_up, "executing": activity.executing,
+            })
+            assert activity.given_up == paused.given_up_before + 1, (
+                f"{paused.name} has given up {activity.given_up} run(s), "
+                f"{paused.given_up_before} before it was paused: it did not give "
+                f"{name}'s run up"
+            )
+
     def slot_held_throughout(self, name: str, minutes: int, times: int) -> None:
         """Each time the clock moved a renewal period, the run's slot was renewed for a whole
         lease, and the tenant had that one run in progress."""

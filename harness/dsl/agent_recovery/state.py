@@ -1,12 +1,12 @@
-"""The agent-recovery DSL's scenario state: the worker a scenario killed, and when its run went
-on again, as the tenant's client heard it; for a store fault, the platform's processes before
-it and how they answered their health checks while the store came back."""
+"""The agent-recovery DSL's scenario state: the worker a scenario killed (or paused), and when
+its run went on again, as the tenant's client heard it; for a store fault, the platform's
+processes before it and how they answered their health checks while the store came back."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.drivers.agent_recovery.contract import KilledWorker, Readiness
+from harness.drivers.agent_recovery.contract import KilledWorker, PausedWorker, Readiness
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class RecoveryState:
     resumed_at: float | None = None
     #: a Then judged how soon the run went on after the kill
     take_over_examined: bool = False
+    #: the worker a scenario paused past its lease, whether it was woken, and whether a Then
+    #: judged what it did on waking
+    paused: PausedWorker | None = None
+    woken: bool = False
+    waking_examined: bool = False
     #: each platform process and its process id, just before a store fault
     processes_before: dict[str, int] | None = None
     #: how the processes answered their health checks while the store came back
@@ -45,6 +50,8 @@ class RecoveryState:
             found.append(
                 f"no Then examined the take-over of the run {self.killed.name} was executing"
             )
+        if self.paused is not None and self.woken and not self.waking_examined:
+            found.append(f"no Then examined what {self.paused.name} did when it woke up")
         if self.slot_watch and not self.slot_watch_examined:
             found.append("no Then examined how the working run's slot was renewed")
         if self.readiness is not None and self.readiness.premature and not self.health_examined:

@@ -89,5 +89,24 @@ def test_a_keeper_whose_claim_was_taken_says_so(client: redis.Redis, stream: str
     assert _owner(client, stream) == "other"
 
 
+def test_confirming_a_claim_asks_the_store_not_the_keepers_last_renewal(
+    client: redis.Redis, stream: str
+) -> None:
+    """A handler woken from a pause confirms before it acts: the answer comes from the store at
+    once, whatever the keeper's thread last saw (it renews only every third of the lease)."""
+    slow = ConsumerGroup(client, stream, "workers", "slow", claim_idle=timedelta(seconds=30))
+    slow.ensure()
+    other = _consumer(client, stream, "other")
+    client.xadd(stream, {"n": "1"})
+    [delivery] = slow.read(1)
+    with ClaimKeeper(slow, delivery.entry_id) as keeper:
+        assert keeper.confirm(), "its own fresh claim"
+        client.xclaim(stream, "workers", "other", 0, [delivery.entry_id])  # taken over
+        assert keeper.held, "the keeper's thread has not looked again (every 10 s)"
+        assert not keeper.confirm(), "a claim taken by another confirmed as held"
+        assert not keeper.held, "the loss the handler found is the keeper's too"
+    assert other.heartbeat(delivery.entry_id)
+
+
 def _check(condition: bool) -> None:
     assert condition
