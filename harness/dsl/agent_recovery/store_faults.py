@@ -113,9 +113,7 @@ class StoreFaultsDsl:
         faults = self._world.store_faults
         title = f"the store {_FAULT_WORDS[chosen]} during {name}'s {agent} step"
         with business_step(title, client.seen):
-            connection = self._run_until_model_works_on(name, agent)
-            self._world.add_cleanup(faults.restore)
-            self._state.processes_before = faults.processes()
+            connection = self._fault_coming_during(name, agent)
             self._state.readiness = faults.restart_store(keep_data=chosen is StoreFault.RESTARTED)
             AgentRunsDsl(self._world).release_held_call(name)
             self._clients.receive_until(client, connection, ending_of(client))
@@ -128,9 +126,7 @@ class StoreFaultsDsl:
         faults = self._world.store_faults
         title = f"the store stops answering for {seconds} seconds during {name}'s {agent} step"
         with business_step(title, client.seen):
-            connection = self._run_until_model_works_on(name, agent)
-            self._world.add_cleanup(faults.restore)
-            self._state.processes_before = faults.processes()
+            connection = self._fault_coming_during(name, agent)
             faults.freeze_store(seconds)
             AgentRunsDsl(self._world).release_held_call(name)
 
@@ -148,7 +144,13 @@ class StoreFaultsDsl:
             self._state.readiness = faults.restart_store(keep_data=False)
             faults.resume_analytics()
 
-    def _run_until_model_works_on(self, name: str, agent: str) -> Connection:
-        return AgentRunsDsl(self._world).start_run_until_model_works_on(name, agent)
+    def _fault_coming_during(self, name: str, agent: str) -> Connection:
+        """``name``'s run started and its ``agent`` call held by the model; the store's
+        restoration registered and the platform's processes noted, before the fault."""
+        connection = AgentRunsDsl(self._world).start_run_until_model_works_on(name, agent)
+        faults = self._world.store_faults
+        self._world.add_cleanup(faults.restore)
+        self._state.processes_before = faults.processes()
+        return connection
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
+from apex import redis_clients
 from apex.catalog import ModelSize
 from apex.clock import FrozenClock
 from apex.llm.client import LlmClient
@@ -45,8 +46,10 @@ def worker(
         namespace=namespace,
     )
     platform = Platform(settings, clock).start()
-    jobs = redis.Redis(host="127.0.0.1", port=link.port, socket_timeout=1.5,
-                       socket_connect_timeout=0.5)
+    # built as the worker process builds its stream client (apex.redis_clients)
+    jobs = redis_clients.connect(
+        f"redis://127.0.0.1:{link.port}", timeout=1.5, connect_timeout=0.5
+    )
     # Nothing listens there: a model call fails at once, as when the provider is down.
     llm = LlmClient(
         "http://127.0.0.1:9/v1", "unused", dict.fromkeys(ModelSize, "m"), max_retries=0
