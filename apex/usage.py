@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from apex import keys
 
@@ -46,26 +45,12 @@ class UsageEvent:
 
 
 class UsagePublisher:
+    """Appends usage events to the usage stream. It does not retry: its one caller, the
+    outbox's relay, is the retry (a pass that fails leaves its rows due for the next one)."""
+
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
 
-    @retry(
-        retry=retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
-        stop=stop_after_attempt(3),
-        wait=wait_exponential(multiplier=0.05, max=0.5),
-        reraise=True,
-    )
-    def publish(self, event: UsageEvent) -> None:
-        self._redis.xadd(
-            keys.USAGE_STREAM, event.encode(), maxlen=_STREAM_MAX_LEN, approximate=True
-        )
-
-    @retry(
-        retry=retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
-        stop=stop_after_attempt(3),
-        wait=wait_exponential(multiplier=0.05, max=0.5),
-        reraise=True,
-    )
     def publish_many(self, events: list[UsageEvent]) -> list[str]:
         """Append ``events`` in one round trip; their stream entry ids, in order."""
         pipe = self._redis.pipeline(transaction=False)

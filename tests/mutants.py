@@ -744,11 +744,11 @@ def usage_published_outside_the_ledger_transaction() -> None:
             charge.tenant_id, charge.kind, charge.reference_id, charge.period, charge.tier,
             charge.units, charge.amount_micros, now,
         ))
-        self._publisher.publish(UsageEvent(
+        self._publisher.publish_many([UsageEvent(
             event_id(charge.tenant_id, charge.kind.value, charge.reference_id),
             charge.tenant_id, charge.kind.value, charge.reference_id, charge.period, charge.tier,
             charge.units, charge.amount_micros, epoch_millis(now),
-        ))
+        )])
 
     Platform.__init__ = init  # type: ignore[method-assign]
     outbox_charges.Charges.record = record  # type: ignore[method-assign]

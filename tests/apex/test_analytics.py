@@ -43,7 +43,7 @@ def test_events_published_twice_are_counted_once_per_period(
         _event(tenant, "a", 1_234_567), _event(tenant, "a", 1_234_567),
         _event(tenant, "b", 7), _event(tenant, "c", 5, period="2026-12"),
     ):
-        publisher.publish(event)
+        publisher.publish_many([event])
     sink = AnalyticsSink(client, clickhouse, consumer=f"test-{secrets.token_hex(3)}")
     while sink.drain_once():
         pass
@@ -73,7 +73,7 @@ def test_a_record_clickhouse_refuses_is_set_aside_after_three_deliveries_the_res
         with dlq_stores(services, queue) as dlq:
             publisher = UsagePublisher(client)
             for event in (_event(good, "a", 5), _event(refused, "b", 7), _event(good, "c", 11)):
-                publisher.publish(event)
+                publisher.publish_many([event])
             sink = AnalyticsSink(
                 client, clickhouse, consumer=f"test-{secrets.token_hex(3)}",
                 claim_idle=timedelta(milliseconds=200), dead_letters=dlq.router(queue),
