@@ -141,7 +141,8 @@ class TierEnforcer:
             found = self._durable(tenant_id, billing_period(now))
         except Exception as exc:
             raise ServiceUnavailable(
-                "the tenant's records are unreachable; nothing was admitted, retry shortly"
+                "the tenant's records are unreachable; nothing was admitted or billed,"
+                " retry shortly"
             ) from exc
         if found is None:
             return False
@@ -191,7 +192,7 @@ class TierEnforcer:
         if status == "unknown_tier":
             raise ServiceUnavailable(
                 f"tier {tier!r} has no published limits (the store is being rebuilt);"
-                " nothing was admitted, retry shortly"
+                " nothing was admitted or billed, retry shortly"
             )
         return Admission(
             Decision(status), tenant_id, request_id, tier, period, units,

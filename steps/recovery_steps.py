@@ -65,13 +65,6 @@ def step_model_asked_per_agent(context, name):
 # -- store faults -----------------------------------------------------------------------------
 
 
-@given(
-    "{name} is on the {tier} tier with {used:Count} of its {quota:Count} monthly requests billed"
-)
-def step_requests_billed(context, name, tier, used, quota):
-    context.dsl.store_faults.tenant_with_requests_billed(name, tier, used, quota)
-
-
 @given("{name} has a run in progress, waiting on the model")
 def step_run_waiting(context, name):
     context.dsl.store_faults.run_waiting_on_model(name)

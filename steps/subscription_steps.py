@@ -15,6 +15,18 @@ def step_on_tier_with_quota_used(context, name, tier, used, quota):
     context.dsl.subscriptions.tenant_on_tier(name, tier, requests_used=used, quota=quota)
 
 
+@given(
+    "{name} is on the {tier} tier with {used:Count} of its {quota:Count} monthly requests billed"
+)
+def step_on_tier_with_requests_billed(context, name, tier, used, quota):
+    context.dsl.subscriptions.tenant_with_requests_billed(name, tier, used, quota)
+
+
+@given("the quota store no longer holds {name}")
+def step_forgotten_by_quota_store(context, name):
+    context.dsl.subscriptions.forgotten_by_quota_store(name)
+
+
 @given("{name} is on the {tier} tier with {used:Count} requests used this billing period")
 def step_on_tier_with_requests_used(context, name, tier, used):
     context.dsl.subscriptions.tenant_on_tier(name, tier, requests_used=used)

@@ -192,6 +192,32 @@ Feature: Subscription tier enforcement
       And Acme has been billed for 1 request
       And Acme has used 1 request this billing period
 
+  Rule: A tenant the quota store no longer holds is restored from its billing records at its next request
+
+    The quota store keeps working copies of each tenant's tier and counters; the billing records
+    are the truth. A tenant the quota store no longer holds (evicted, or lost with the store's
+    data) is restored from its records at its next request, its quota counted from what it was
+    billed, so it gets no more than it paid for. If its records cannot be read either, the
+    request is refused with a reason to retry.
+
+    Scenario: Acme's next requests after the quota store lost it count what Acme was billed
+      Given Acme is on the free tier with 99 of its 100 monthly requests billed
+      And the quota store no longer holds Acme
+      When Acme makes 2 requests
+      Then the first request is admitted
+      And the second request is refused because the monthly quota is used, offering the early tier
+      And Acme has been billed for 100 requests
+      And Acme has used 100 requests this billing period
+
+    Scenario: Acme's billing records are unreachable too: refused with a reason to retry
+      Given Acme is on the free tier with 99 of its 100 monthly requests billed
+      And the quota store no longer holds Acme
+      And the billing ledger has become unreachable
+      When Acme makes 2 requests
+      Then all 2 requests are refused as temporarily unavailable, to be retried later
+      And each refusal says nothing was billed
+      And Acme has been billed for 99 requests
+
   Rule: Malformed input gets a clear error and changes nothing
 
     Scenario Outline: A malformed request is rejected

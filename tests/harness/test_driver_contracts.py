@@ -124,6 +124,9 @@ class InMemoryBackDoor:
     def set_requests_used(self, tenant_id: str, used: int) -> None:
         self.tiers.used[tenant_id] = used
 
+    def forget_tenant(self, tenant_id: str) -> None:
+        raise NotImplementedError("this platform keeps no working copies to lose")
+
 
 @pytest.fixture
 def platform() -> InMemoryTiers:

@@ -21,5 +21,13 @@ class StoresBackDoor:
         period = billing_period(self._clock.now())
         self._redis.set(keys.quota_used(tenant_id, period), used, ex=_TTL_SECONDS)
 
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Delete everything the quota store holds for the tenant (its tier, counters, slots,
+        remembered admissions), as an eviction or a lost store would: its records stay."""
+        pattern = keys.tenant_tier(tenant_id).rsplit(":", 1)[0] + ":*"
+        found = list(self._redis.scan_iter(match=pattern, count=1000))
+        assert found, f"the quota store held nothing for {tenant_id}"
+        self._redis.delete(*found)
+
     def close(self) -> None:
         self._redis.close()

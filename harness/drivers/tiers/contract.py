@@ -146,3 +146,8 @@ class TiersBackDoor(Protocol):
     """Trusted seeding for Given-steps, straight into the stores."""
 
     def set_requests_used(self, tenant_id: str, used: int) -> None: ...
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """The quota store no longer holds the tenant (evicted, or lost with the store's
+        data); its durable records stay."""
+        ...

@@ -1,8 +1,7 @@
 """Store faults in business words: the platform's store restarted with its data, restarted
 empty, or not answering for a few seconds, while a tenant's run is under way; the usage
 analytics stalled. Works through the store-faults contract (the run's own Redis server), the
-agent-run contract (the tenant's client) and the tiers contract (requests billed before the
-fault). Then-steps: :mod:`harness.dsl.agent_recovery.checks`.
+agent-run contract (the tenant's client). Then-steps: :mod:`harness.dsl.agent_recovery.checks`.
 
 Every fault's cleanup is registered before the fault: the store running again with the run's
 state (the published clock, the catalog), the analytics taking events, every platform process
@@ -20,7 +19,6 @@ from harness.dsl.agent_runs.clients import Clients, ending_of, progress_of
 from harness.dsl.agent_runs.state import Connection
 from harness.dsl.common.evidence import business_step
 from harness.dsl.common.world import World
-from harness.dsl.tiers.subscriptions import SubscriptionsDsl
 from harness.waiting import eventually
 
 
@@ -41,19 +39,6 @@ class StoreFaultsDsl:
         self._clients = Clients(world)
 
     # -- Given ------------------------------------------------------------------------------
-
-    def tenant_with_requests_billed(self, name: str, tier: str, used: int, quota: int) -> None:
-        """``name`` subscribed, with ``used`` requests admitted, billed and finished this
-        period (durable records, not a counter set behind the platform's back)."""
-        tenant_id = SubscriptionsDsl(self._world).tenant_on_tier(name, tier, quota=quota)
-        tiers = self._world.tiers
-        title = f"{name} has {used:,} of its {quota:,} monthly requests billed"
-        with business_step(title):
-            for _ in range(used):
-                request_id = self._world.aliases.request_id()
-                admission = tiers.submit(tenant_id, request_id)
-                assert admission.admitted, f"request {request_id} of {name}: {admission}"
-                tiers.release_slot(tenant_id, request_id)
 
     def run_waiting_on_model(self, name: str) -> None:
         """``name``'s run is under way, its first model call held by the model."""

@@ -7,6 +7,7 @@ to have crashed (it is then abandoned, and expires on its own).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,9 @@ from harness.dsl.common.evidence import business_step
 from harness.dsl.common.world import World
 from harness.dsl.tiers.state import TiersState
 from harness.dsl.tiers.subscriptions import SubscriptionsDsl
+
+#: "nothing was billed", or "nothing was admitted or billed": either says it
+_SAYS_NOTHING_BILLED = re.compile(r"nothing was (admitted or )?billed")
 
 
 def reason_named(words: str) -> RefusalReason:
@@ -318,7 +322,7 @@ class RequestsDsl:
 
     def refusals_say_nothing_billed(self) -> None:
         with business_step("each refusal says nothing was billed", self._seen):
-            silent = [r for r in self._state.results if "nothing was billed" not in r.message]
+            silent = [r for r in self._state.results if not _SAYS_NOTHING_BILLED.search(r.message)]
             assert not silent, f"refusals that do not say nothing was billed: {silent}"
 
     def nothing_in_progress(self, name: str) -> None:

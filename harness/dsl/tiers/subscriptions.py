@@ -42,6 +42,24 @@ class SubscriptionsDsl:
                 self._world.tiers_backdoor.set_requests_used(tenant_id, requests_used)
         return tenant_id
 
+    def tenant_with_requests_billed(self, name: str, tier: str, used: int, quota: int) -> None:
+        """``name`` subscribed, with ``used`` requests admitted, billed and finished this
+        period (durable records, not a counter set behind the platform's back)."""
+        tenant_id = self.tenant_on_tier(name, tier, quota=quota)
+        tiers = self._world.tiers
+        title = f"{name} has {used:,} of its {quota:,} monthly requests billed"
+        with business_step(title):
+            for _ in range(used):
+                request_id = self._world.aliases.request_id()
+                admission = tiers.submit(tenant_id, request_id)
+                assert admission.admitted, f"request {request_id} of {name}: {admission}"
+                tiers.release_slot(tenant_id, request_id)
+
+    def forgotten_by_quota_store(self, name: str) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        with business_step(f"the quota store no longer holds {name}"):
+            self._world.tiers_backdoor.forget_tenant(tenant_id)
+
     def change_tier(self, name: str, tier: str) -> None:
         tenant_id = self._world.aliases.known_tenant(name)
         with business_step(f"{name} moves to the {tier} tier"):
