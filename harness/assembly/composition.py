@@ -23,8 +23,9 @@ tiers               InProcessTiersDriver           the same: tiers have no netwo
                                                    the quota through it (its stores are shared)
 agent runs          InProcessRunsDriver            NetworkRunsDriver
 tenant config       InProcessTenantConfigDriver    none
-worker faults       none: no worker processes      ProcessWorkerFaults (kills and restarts the
-                                                   platform's worker processes)
+worker faults       none: no worker processes      ProcessWorkerFaults (kills, restarts,
+                                                   pauses and wakes the platform's worker
+                                                   processes)
 store faults        none: no worker processes      ProcessStoreFaults (restarts or pauses the
                                                    run's Redis: embedded or docker services)
 ==================  =============================  ===========================================
