@@ -28,8 +28,16 @@ TENANT_FEATURE = "features/phase1/tenant_config_isolation.feature"
 #: L4 platform processes are started without those, and must see the mutant too).
 MUTANT_SITE = REPO / "tests" / "mutant_site"
 
+#: The rule on restoring a tenant the quota store no longer holds, from its billing records.
+_RESTORED_COUNTS_BILLED = (
+    "Acme's next requests after the quota store lost it count what Acme was billed"
+)
+_RESTORE_UNREACHABLE = "Acme's billing records are unreachable too: refused with a reason to retry"
+
 EXPECTED_RED = {
     "quota_off_by_one": {
+        # restored at 99 of 100: the first request refused as well
+        _RESTORED_COUNTS_BILLED,
         "The last request of the quota is admitted and the next one is refused with an upgrade"
         " offer -- @1.1 Every capped tier",
         "The last request of the quota is admitted and the next one is refused with an upgrade"
@@ -48,8 +56,13 @@ EXPECTED_RED = {
         "A request for a tenant id with no subscription is rejected",
         "The billing ledger is unreachable when the last requests of the quota arrive",
         "A request retried while the billing ledger is unreachable keeps its one charge",
+        # nor a restore of a tenant the store no longer holds
+        _RESTORED_COUNTS_BILLED, _RESTORE_UNREACHABLE,
     },
-    "bill_refused_requests": {"A refused request uses no quota and is not billed"},
+    # (the restored tenant's refused second request billed: 101)
+    "bill_refused_requests": {
+        "A refused request uses no quota and is not billed", _RESTORED_COUNTS_BILLED,
+    },
     # refund.lua: a request refused because its charge could not be recorded keeps its unit
     "refund_keeps_the_quota": {
         "The billing ledger is unreachable when the last requests of the quota arrive",
