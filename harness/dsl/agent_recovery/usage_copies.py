@@ -27,18 +27,8 @@ class UsageCopiesDsl:
         """``name`` received the complete report of a run, and the usage analytics have
         confirmed its usage record (the platform's copy is marked confirmed)."""
         StoreFaultsDsl(self._world).run_completed(name)
-        tenant_id = self._world.aliases.known_tenant(name)
-        runs = self._world.agent_runs
-
-        def confirmed() -> None:
-            copies = runs.usage_copies(tenant_id)
-            assert copies == UsageCopies(confirmed=1, waiting=0), (
-                f"{name}'s usage records as the platform keeps them: {_words(copies)}"
-            )
-
         with business_step(f"the usage analytics have confirmed {name}'s usage record"):
-            eventually(confirmed, timeout=self._world.eventually_timeout,
-                       what=f"{name}'s usage record confirmed")
+            self._until_copies_are(name, UsageCopies(confirmed=1, waiting=0), "confirmed")
 
     # -- When -------------------------------------------------------------------------------
 
@@ -59,18 +49,8 @@ class UsageCopiesDsl:
     def copy_removed(self, name: str) -> None:
         """The platform removes its copy of ``name``'s usage record (it does so on its own,
         within a few seconds)."""
-        tenant_id = self._world.aliases.known_tenant(name)
-        runs = self._world.agent_runs
-
-        def removed() -> None:
-            copies = runs.usage_copies(tenant_id)
-            assert copies == UsageCopies(confirmed=0, waiting=0), (
-                f"the platform still keeps {name}'s usage records: {_words(copies)}"
-            )
-
         with business_step(f"the platform no longer keeps a copy of {name}'s usage record"):
-            eventually(removed, timeout=self._world.eventually_timeout,
-                       what=f"the copy of {name}'s usage record removed")
+            self._until_copies_are(name, UsageCopies(confirmed=0, waiting=0), "removed")
 
     def copy_kept(self, name: str, *, confirmed: bool) -> None:
         """Read once, after a removal the scenario waited for: the platform's pass that removed
@@ -86,6 +66,20 @@ class UsageCopiesDsl:
                 f"{name}'s usage records as the platform keeps them: {_words(copies)};"
                 f" expected {_words(expected)}"
             )
+
+    def _until_copies_are(self, name: str, expected: UsageCopies, what: str) -> None:
+        tenant_id = self._world.aliases.known_tenant(name)
+        runs = self._world.agent_runs
+
+        def reached() -> None:
+            copies = runs.usage_copies(tenant_id)
+            assert copies == expected, (
+                f"{name}'s usage records as the platform keeps them: {_words(copies)};"
+                f" expected {_words(expected)}"
+            )
+
+        eventually(reached, timeout=self._world.eventually_timeout,
+                   what=f"{name}'s usage record {what}")
 
 
 def _words(copies: UsageCopies) -> str:
